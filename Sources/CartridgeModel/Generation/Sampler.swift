@@ -1,0 +1,85 @@
+import Foundation
+
+/// How the next token is chosen from logits.
+public struct SamplingParameters: Sendable, Equatable {
+    /// 0 means greedy (argmax).
+    public var temperature: Float = 0
+    /// Keep only the k most likely tokens (0: no limit).
+    public var topK: Int = 0
+    /// Keep the smallest set of tokens whose probability reaches topP (1: no limit).
+    public var topP: Float = 1
+    public var seed: UInt64 = 0
+
+    public init(temperature: Float = 0, topK: Int = 0, topP: Float = 1, seed: UInt64 = 0) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.seed = seed
+    }
+
+    public static let greedy = SamplingParameters()
+}
+
+/// A small, fast, seedable generator (SplitMix64), so sampling is reproducible across platforms.
+public struct SplitMix64: RandomNumberGenerator, Sendable, Codable, Equatable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    public mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+/// Chooses tokens from logits according to `SamplingParameters`.
+public struct Sampler: Sendable {
+    public let parameters: SamplingParameters
+    public var rng: SplitMix64
+
+    public init(_ parameters: SamplingParameters) {
+        self.parameters = parameters
+        rng = SplitMix64(seed: parameters.seed)
+    }
+
+    /// Picks a token from one row of `n` logits.
+    public mutating func sample(_ logits: UnsafePointer<Float>, count n: Int) -> Int {
+        let p = parameters
+        if p.temperature <= 0 { return argmax(logits, n) }
+        // candidates sorted by logit, cut by top-k
+        var idx = Array(0..<n)
+        let k = p.topK > 0 ? min(p.topK, n) : n
+        if k < n {
+            idx = Array(idx.sorted { logits[$0] > logits[$1] }.prefix(k))
+        } else {
+            idx.sort { logits[$0] > logits[$1] }
+        }
+        let maxLogit = logits[idx[0]]
+        var probs = idx.map { Double(expf((logits[$0] - maxLogit) / p.temperature)) }
+        var total = probs.reduce(0, +)
+        if p.topP < 1 {
+            var cum = 0.0, keep = probs.count
+            for (i, pr) in probs.enumerated() {
+                cum += pr / total
+                if cum >= Double(p.topP) { keep = i + 1; break }
+            }
+            probs = Array(probs.prefix(keep))
+            total = probs.reduce(0, +)
+        }
+        var u = rng.nextUnit() * total
+        for (i, pr) in probs.enumerated() {
+            u -= pr
+            if u < 0 { return idx[i] }
+        }
+        return idx[probs.count - 1]
+    }
+
+    private func argmax(_ a: UnsafePointer<Float>, _ n: Int) -> Int {
+        var best = 0
+        for i in 1..<n where a[i] > a[best] { best = i }
+        return best
+    }
+}

@@ -1,0 +1,62 @@
+import CartridgeKernels
+
+/// Keys (post-RoPE) and values of every layer for one sequence.
+///
+/// Layout: keys and values are each (layers, kvHeads, capacity, headDim). Slots 0..<count are
+/// filled; a cartridge occupies the first slots, ordinary tokens follow at positions count...
+public final class KVCache: @unchecked Sendable {
+    public let layers: Int, kvHeads: Int, headDim: Int, capacity: Int
+    public private(set) var count = 0
+    public let keys: FloatBuffer
+    public let values: FloatBuffer
+
+    public init(config: ModelConfig, capacity: Int) {
+        layers = config.layers
+        kvHeads = config.kvHeads
+        headDim = config.headDim
+        self.capacity = capacity
+        keys = FloatBuffer(count: layers * kvHeads * capacity * headDim)
+        values = FloatBuffer(count: layers * kvHeads * capacity * headDim)
+    }
+
+    /// Start of (capacity, headDim) keys of one layer's KV head.
+    @inline(__always)
+    public func key(layer: Int, head: Int) -> UnsafeMutablePointer<Float> {
+        keys.pointer + (layer * kvHeads + head) * capacity * headDim
+    }
+
+    @inline(__always)
+    public func value(layer: Int, head: Int) -> UnsafeMutablePointer<Float> {
+        values.pointer + (layer * kvHeads + head) * capacity * headDim
+    }
+
+    /// Slots still free.
+    public var remaining: Int { capacity - count }
+
+    /// Marks `n` more slots as filled (after a forward pass wrote them).
+    public func advance(by n: Int) {
+        precondition(count + n <= capacity, "KV cache overflow")
+        count += n
+    }
+
+    /// Forgets everything after the first `n` slots (for example, to reuse a prompt's cache).
+    public func truncate(to n: Int) {
+        precondition(n >= 0 && n <= count)
+        count = n
+    }
+
+    /// Copies the first `n` slots of `other` into this cache's first slots.
+    public func copyPrefix(from other: KVCache, count n: Int) {
+        precondition(other.layers == layers && other.kvHeads == kvHeads && other.headDim == headDim && n <= capacity && n <= other.count)
+        for l in 0..<layers {
+            for h in 0..<kvHeads {
+                key(layer: l, head: h).update(from: other.key(layer: l, head: h), count: n * headDim)
+                value(layer: l, head: h).update(from: other.value(layer: l, head: h), count: n * headDim)
+            }
+        }
+        count = n
+    }
+
+    /// Bytes of keys and values held per filled slot.
+    public var bytesPerToken: Int { layers * kvHeads * headDim * 2 * 4 }
+}

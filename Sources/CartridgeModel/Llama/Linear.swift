@@ -1,0 +1,32 @@
+import CartridgeKernels
+
+/// A frozen linear map y = x W^T with W (outFeatures, inFeatures), kept in f32 for sgemm and,
+/// when the file stores it quantized, also as the file's blocks for fast matrix-vector products.
+public final class Linear: @unchecked Sendable {
+    public let name: String
+    public let outFeatures: Int
+    public let inFeatures: Int
+    /// (outFeatures, inFeatures), row-major
+    public let weight: FloatBuffer
+    /// The stored blocks, used for decoding a few rows at a time.
+    public let quantized: QuantizedMatrix?
+
+    public init(name: String, weight: FloatBuffer, outFeatures: Int, inFeatures: Int, quantized: QuantizedMatrix? = nil) {
+        precondition(weight.count == outFeatures * inFeatures)
+        self.name = name
+        self.weight = weight
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
+        self.quantized = quantized
+    }
+
+    /// out (rows, outFeatures) = x (rows, inFeatures) W^T
+    public func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, rows: Int) {
+        if rows <= QuantizedMatrix.maxRows, let q = quantized {
+            q.multiply(out: out, x: x, rows: rows)
+        } else {
+            BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
+                      b: weight.pointer, ldb: inFeatures, c: out, ldc: outFeatures)
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import CartridgeKernels
+import Foundation
+import Logging
+
+/// One decoder layer's frozen weights.
+public struct LlamaLayer: @unchecked Sendable {
+    public let attnNorm: FloatBuffer  // (dim)
+    public let wq: Linear             // (heads*headDim, dim)
+    public let wk: Linear             // (kvHeads*headDim, dim)
+    public let wv: Linear             // (kvHeads*headDim, dim)
+    public let wo: Linear             // (dim, heads*headDim)
+    public let ffnNorm: FloatBuffer   // (dim)
+    public let wGate: Linear          // (ffnDim, dim)
+    public let wUp: Linear            // (ffnDim, dim)
+    public let wDown: Linear          // (dim, ffnDim)
+}
+
+/// A llama-architecture decoder in f32 on CPU: frozen weights, batched forward over KV caches.
+public final class LlamaModel: @unchecked Sendable {
+    public let config: ModelConfig
+    public let layers: [LlamaLayer]
+    public let tokenEmbedding: FloatBuffer  // (vocab, dim)
+    public let outputNorm: FloatBuffer      // (dim)
+    /// LM head (vocab, dim): the token embedding when the output is tied.
+    public let output: Linear
+    let logger = Logger(label: "cartridges.model")
+
+    public init(config: ModelConfig, layers: [LlamaLayer], tokenEmbedding: FloatBuffer, outputNorm: FloatBuffer, output: Linear) {
+        self.config = config
+        self.layers = layers
+        self.tokenEmbedding = tokenEmbedding
+        self.outputNorm = outputNorm
+        self.output = output
+    }
+
+    /// Runs new tokens of several sequences through the model, appending their keys and values
+    /// to each sequence's cache. Sequence s's tokens sit at positions caches[s].count ...
+    ///
+    /// - Returns: logits (R, vocab): one row per token when `allLogits`, else the last row of each sequence.
+    public func forward(tokens: [[Int]], caches: [KVCache], allLogits: Bool = false) -> FloatBuffer {
+        precondition(tokens.count == caches.count && !tokens.isEmpty)
+        let c = config
+        let dim = c.dim, hd = c.headDim, qDim = c.heads * hd, kvDim = c.kvHeads * hd
+        let rows = tokens.reduce(0) { $0 + $1.count }
+        var starts: [Int] = []  // first row of each sequence
+        var positions: [Int] = []
+        for (s, seq) in tokens.enumerated() {
+            precondition(!seq.isEmpty && caches[s].remaining >= seq.count, "KV cache too small for the new tokens")
+            starts.append(positions.count)
+            positions += (0..<seq.count).map { caches[s].count + $0 }
+        }
+        let rope = RoPETable(positions: positions, headDim: hd, base: c.ropeBase)
+
+        let x = FloatBuffer(count: rows * dim)          // (R, dim) residual stream
+        let xn = FloatBuffer(count: rows * dim)         // (R, dim) normed input
+        let q = FloatBuffer(count: rows * qDim)         // (R, heads*hd)
+        let k = FloatBuffer(count: rows * kvDim)        // (R, kvHeads*hd)
+        let v = FloatBuffer(count: rows * kvDim)        // (R, kvHeads*hd)
+        let att = FloatBuffer(count: rows * qDim)       // (R, heads*hd) attention output
+        let proj = FloatBuffer(count: rows * dim)       // (R, dim)
+        let gate = FloatBuffer(count: rows * c.ffnDim)  // (R, ffn)
+        let up = FloatBuffer(count: rows * c.ffnDim)    // (R, ffn)
+        let maxKeys = zip(tokens, caches).map { $0.count + $1.count }.max()!
+        let maxLen = tokens.map(\.count).max()!
+        let scores = FloatBuffer(count: maxLen * maxKeys)  // (T_s, keys) of one head
+
+        for (r, id) in tokens.joined().enumerated() {
+            precondition(id >= 0 && id < c.vocabSize, "token id \(id) out of range")
+            (x.pointer + r * dim).update(from: tokenEmbedding.pointer + id * dim, count: dim)
+        }
+
+        for (l, w) in layers.enumerated() {
+            // attention block
+            RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
+            w.wq.forward(out: q.pointer, x: xn.pointer, rows: rows)
+            w.wk.forward(out: k.pointer, x: xn.pointer, rows: rows)
+            w.wv.forward(out: v.pointer, x: xn.pointer, rows: rows)
+            RoPE.forward(q.pointer, table: rope, heads: c.heads, stride: qDim)
+            RoPE.forward(k.pointer, table: rope, heads: c.kvHeads, stride: kvDim)
+            for (s, cache) in caches.enumerated() {
+                let r0 = starts[s], n = tokens[s].count, past = cache.count
+                for h in 0..<c.kvHeads {  // append this sequence's keys and values
+                    let kc = cache.key(layer: l, head: h), vc = cache.value(layer: l, head: h)
+                    for t in 0..<n {
+                        (kc + (past + t) * hd).update(from: k.pointer + (r0 + t) * kvDim + h * hd, count: hd)
+                        (vc + (past + t) * hd).update(from: v.pointer + (r0 + t) * kvDim + h * hd, count: hd)
+                    }
+                }
+                Attention.forward(out: att.pointer + r0 * qDim, scores: scores.pointer,
+                                  q: q.pointer + r0 * qDim, cache: cache, layer: l,
+                                  queries: n, past: past, heads: c.heads, headDim: hd)
+            }
+            w.wo.forward(out: proj.pointer, x: att.pointer, rows: rows)
+            Vector.add(proj.pointer, into: x.pointer, rows * dim)
+            // MLP block
+            RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, weight: w.ffnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
+            w.wGate.forward(out: gate.pointer, x: xn.pointer, rows: rows)
+            w.wUp.forward(out: up.pointer, x: xn.pointer, rows: rows)
+            SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, count: rows * c.ffnDim)
+            w.wDown.forward(out: proj.pointer, x: gate.pointer, rows: rows)
+            Vector.add(proj.pointer, into: x.pointer, rows * dim)
+        }
+        for (s, cache) in caches.enumerated() { cache.advance(by: tokens[s].count) }
+
+        // final norm and LM head on the rows whose logits are wanted
+        let picked = allLogits ? Array(0..<rows) : tokens.indices.map { starts[$0] + tokens[$0].count - 1 }
+        let sel = FloatBuffer(count: picked.count * dim)
+        for (i, r) in picked.enumerated() { (sel.pointer + i * dim).update(from: x.pointer + r * dim, count: dim) }
+        RMSNorm.forward(out: sel.pointer, rstd: nil, x: sel.pointer, weight: outputNorm.pointer, rows: picked.count, dim: dim, eps: c.rmsEps)
+        let logits = FloatBuffer(count: picked.count * c.vocabSize)
+        output.forward(out: logits.pointer, x: sel.pointer, rows: picked.count)
+        return logits
+    }
+
+    /// A KV cache sized for this model.
+    public func makeCache(capacity: Int? = nil) -> KVCache {
+        KVCache(config: config, capacity: min(capacity ?? config.contextLength, config.contextLength))
+    }
+}

@@ -1,8 +1,13 @@
 # Cartridges: `make demo` runs the demo on the default model, `make test` runs the tests.
 SHELL := /bin/bash
 SWIFT ?= swift
-BUILD_FLAGS := -c release
-TEST_FLAGS := -c release -Xswiftc -enable-testing
+# Vector code is compiled for AVX2/FMA when the CPU has them (8-wide SIMD, fused multiply-add);
+# otherwise for the x86-64 baseline. Override with `make TARGET_CPU=...` (empty: baseline).
+TARGET_CPU ?= $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | grep -qw avx2 && \
+  grep -m1 '^flags' /proc/cpuinfo | grep -qw fma && echo haswell)
+CPU_FLAGS := $(if $(TARGET_CPU),-Xswiftc -target-cpu -Xswiftc $(TARGET_CPU))
+BUILD_FLAGS := -c release -Xswiftc -enable-testing $(CPU_FLAGS)
+TEST_FLAGS := -c release -Xswiftc -enable-testing $(CPU_FLAGS)
 export CARTRIDGES_HOME ?= $(HOME)/.cache/cartridges
 
 # Debian's OpenBLAS 0.3.21 misdetects recent CPUs and falls back to slow SSE3 kernels; pick the

@@ -1,1 +1,7 @@
-print("bench: not yet")
+import ArgumentParser
+import CartridgeKernels
+import CartridgeModel
+import Foundation
+
+OpenBLASSetup.reexecWithFastKernelsIfNeeded()
+BenchCommand.main()

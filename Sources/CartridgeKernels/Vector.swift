@@ -42,6 +42,27 @@ public enum Vector {
         for i in 0..<n { y[i] += x[i] }
     }
 
+    /// max_i a[i] (-inf for n == 0)
+    @inline(__always)
+    public static func max(_ a: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD16<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self)
+            acc = acc.replacing(with: v, where: v .> acc)
+            i += 16
+        }
+        var m = acc.max()
+        while i < n { m = Swift.max(m, a[i]); i += 1 }
+        return m
+    }
+
+    /// a[i] *= s
+    @inline(__always)
+    public static func scale(_ a: UnsafeMutablePointer<Float>, by s: Float, _ n: Int) {
+        for i in 0..<n { a[i] *= s }
+    }
+
     /// Index of the largest value (first one on ties).
     public static func argmax(_ a: UnsafePointer<Float>, _ n: Int) -> Int {
         var best = 0

@@ -1,25 +1,28 @@
-import Foundation
-
 /// Softmax over the first `n` entries of a row, in place; entries past `n` are set to zero.
 public enum Softmax {
     @inline(__always)
     public static func forward(_ row: UnsafeMutablePointer<Float>, valid n: Int, width: Int) {
-        var m = -Float.infinity
-        for j in 0..<n where row[j] > m { m = row[j] }
-        var s: Float = 0
-        for j in 0..<n { let e = expf(row[j] - m); row[j] = e; s += e }
-        let inv = 1 / s
-        for j in 0..<n { row[j] *= inv }
-        for j in n..<width { row[j] = 0 }
+        let m = Vector.max(row, n)
+        let inv = 1 / FastMath.expShiftedSum(row, n, shift: m)
+        Vector.scale(row, by: inv, n)
+        if width > n { (row + n).update(repeating: 0, count: width - n) }
     }
 
-    /// log-sum-exp of a row (for log-softmax and losses).
+    /// log-sum-exp of a row (for log-softmax and losses); leaves the row unchanged.
     @inline(__always)
     public static func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> Float {
-        var m = -Float.infinity
-        for j in 0..<n where row[j] > m { m = row[j] }
-        var s: Float = 0
-        for j in 0..<n { s += expf(row[j] - m) }
-        return m + logf(s)
+        let m = Vector.max(row, n)
+        var acc = SIMD16<Float>()
+        var i = 0
+        let raw = UnsafeRawPointer(row)
+        while i + 16 <= n {
+            acc += FastMath.exp(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - m)
+            i += 16
+        }
+        var s = acc.sum()
+        while i < n { s += FastMath.exp(row[i] - m); i += 1 }
+        return m + log(s)
     }
 }
+
+import Foundation

@@ -20,6 +20,17 @@ public final class Linear: @unchecked Sendable {
         self.quantized = quantized
     }
 
+    /// Several maps of the same input: out_j (rows, outFeatures_j) = x (rows, inFeatures) W_j^T.
+    /// For a few rows the quantized products share one parallel pass.
+    public static func forward(_ maps: [(Linear, UnsafeMutablePointer<Float>)], x: UnsafePointer<Float>, rows: Int) {
+        let quantized = maps.compactMap { m in m.0.quantized.map { ($0, m.1) } }
+        if rows <= QuantizedMatrix.maxRows && quantized.count == maps.count {
+            QuantizedMatrix.multiply(quantized, x: x, rows: rows)
+        } else {
+            for (linear, out) in maps { linear.forward(out: out, x: x, rows: rows) }
+        }
+    }
+
     /// out (rows, outFeatures) = x (rows, inFeatures) W^T
     public func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, rows: Int) {
         if rows <= QuantizedMatrix.maxRows, let q = quantized {

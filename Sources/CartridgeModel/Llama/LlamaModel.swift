@@ -72,9 +72,7 @@ public final class LlamaModel: @unchecked Sendable {
         for (l, w) in layers.enumerated() {
             // attention block
             RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
-            w.wq.forward(out: q.pointer, x: xn.pointer, rows: rows)
-            w.wk.forward(out: k.pointer, x: xn.pointer, rows: rows)
-            w.wv.forward(out: v.pointer, x: xn.pointer, rows: rows)
+            Linear.forward([(w.wq, q.pointer), (w.wk, k.pointer), (w.wv, v.pointer)], x: xn.pointer, rows: rows)
             RoPE.forward(q.pointer, table: rope, heads: c.heads, stride: qDim)
             RoPE.forward(k.pointer, table: rope, heads: c.kvHeads, stride: kvDim)
             for (s, cache) in caches.enumerated() {
@@ -94,8 +92,7 @@ public final class LlamaModel: @unchecked Sendable {
             Vector.add(proj.pointer, into: x.pointer, rows * dim)
             // MLP block
             RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, weight: w.ffnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
-            w.wGate.forward(out: gate.pointer, x: xn.pointer, rows: rows)
-            w.wUp.forward(out: up.pointer, x: xn.pointer, rows: rows)
+            Linear.forward([(w.wGate, gate.pointer), (w.wUp, up.pointer)], x: xn.pointer, rows: rows)
             SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, count: rows * c.ffnDim)
             w.wDown.forward(out: proj.pointer, x: gate.pointer, rows: rows)
             Vector.add(proj.pointer, into: x.pointer, rows * dim)

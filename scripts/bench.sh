@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make bench`: speed figures (benchmarks, not tests), each beside an anchor measured in the same run.
+#   - OpenBLAS sgemm peak on this machine (2 threads)
+#   - inference: prompt processing (512 tokens) and generation (128 tokens), ours vs llama.cpp
+# llama.cpp comes from llama-cpp-python, built once into $CARTRIDGES_HOME/llama-venv (several
+# minutes the first time); when it cannot be built, our figures are printed alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE="${CARTRIDGES_HOME:-$HOME/.cache/cartridges}"
+MODEL="$CACHE/SmolLM2-135M-Instruct.Q4_1.gguf"
+BIN=.build/release
+THREADS="${BENCH_THREADS:-2}"
+OUT="${BENCH_OUT:-bench-results}"
+mkdir -p "$OUT"
+
+echo "== sgemm peak"
+$BIN/cartridge-bench sgemm | tee "$OUT/sgemm.txt"
+
+echo "== inference (pp 512, tg 128, $THREADS threads)"
+$BIN/cartridge-bench inference --threads "$THREADS" --json | tee "$OUT/inference-cartridges.json"
+
+VENV="$CACHE/llama-venv"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
+  echo "(building llama-cpp-python into $VENV for the llama.cpp anchor; this takes several minutes once)"
+  { python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet llama-cpp-python; } \
+    || echo "llama.cpp anchor unavailable: llama-cpp-python did not build"
+fi
+if "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
+  "$VENV/bin/python" scripts/bench_llamacpp.py "$MODEL" --threads "$THREADS" | tee "$OUT/inference-llamacpp.json"
+  python3 - "$OUT/inference-cartridges.json" "$OUT/inference-llamacpp.json" <<'PY'
+import json, sys
+ours, ref = (json.load(open(p)) for p in sys.argv[1:])
+print(f"{'':24}{'cartridges':>12}{'llama.cpp':>12}{'ratio':>8}")
+for key, label in (("pp_tok_s", "prompt tok/s (512)"), ("tg_tok_s", "generate tok/s (128)")):
+    print(f"{label:24}{ours[key]:12.1f}{ref[key]:12.1f}{ours[key] / ref[key]:8.2f}")
+print(f"peak RSS (cartridges)   {ours['peak_rss_mib']:10.0f} MiB")
+PY
+fi

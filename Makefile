@@ -29,6 +29,7 @@ build: setup
 	$(SWIFT) build $(BUILD_FLAGS)
 
 test: setup
+	$(SWIFT) build $(TEST_FLAGS)
 	CARTRIDGES_REQUIRE_MODEL=1 $(SWIFT) test $(TEST_FLAGS)
 
 demo: build

@@ -1,0 +1,81 @@
+import Foundation
+import XCTest
+
+/// The `cartridge` executable as later checks call it (built by `make test` before the tests run).
+final class CommandLineTests: XCTestCase {
+    struct Run { var status: Int32; var stdout: String; var stderr: String }
+
+    static var binary: URL {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return repo.appendingPathComponent(".build/release/cartridge")
+    }
+
+    func run(_ args: [String]) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
+            if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" {
+                XCTFail("no executable at \(Self.binary.path): build it with `make build`")
+            }
+            throw XCTSkip("cartridge executable not built")
+        }
+        _ = try TestModel.model()  // skips or fails like the other model tests when the model is missing
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func testTokenizePrintsTheReferenceIds() throws {
+        let r = try run(["tokenize", "--text", "<|im_start|>user\nHello world<|im_end|>"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ids = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [Int]
+        XCTAssertEqual(ids, try TestModel.tokenizer().encode("<|im_start|>user\nHello world<|im_end|>", parseSpecial: true))
+        XCTAssertEqual(ids.first, 1)
+        let plain = try run(["tokenize", "--text", "<|im_start|>", "--no-special"])
+        XCTAssertGreaterThan((try JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as! [Int]).count, 1)
+    }
+
+    func testLogitsPrintsTopMeanAndStd() throws {
+        let ref = try TestModel.reference("logits.json")
+        let prompt = (ref["prompts"] as! [[String: Any]]).first { $0["name"] as? String == "english_prose" }!
+        let ids = (prompt["ids"] as! [Int]).map(String.init).joined(separator: ",")
+        let r = try run(["logits", "--ids", ids, "--top", "5"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let out = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let top = out["top"] as! [[Double]]
+        let last = prompt["last"] as! [String: Any]
+        let refTop = last["top20"] as! [[Double]]
+        XCTAssertEqual(top.count, 5)
+        XCTAssertEqual(Int(top[0][0]), Int(refTop[0][0]))
+        XCTAssertEqual(top[0][1], refTop[0][1], accuracy: 1e-3)
+        XCTAssertEqual(out["mean"] as! Double, last["mean"] as! Double, accuracy: 1e-4)
+        XCTAssertEqual(out["std"] as! Double, last["std"] as! Double, accuracy: 1e-4)
+    }
+
+    func testGenerateAnswersTheCapitalQuestion() throws {
+        let r = try run(["generate", "--chat", "What is the capital of France?", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let out = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(out["ids"] as! [Int], [504, 3575, 282, 4649, 314, 7042, 30, 2])
+        XCTAssertEqual(out["text"] as! String, "The capital of France is Paris.")
+    }
+
+    func testBadInputGivesAClearErrorAndNonZeroStatus() throws {
+        let missing = try run(["generate", "--chat", "hi", "--model", "/nonexistent/model.gguf"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent/model.gguf"), missing.stderr)
+        let notGGUF = try run(["logits", "--ids", "1,2", "--model", #filePath])
+        XCTAssertNotEqual(notGGUF.status, 0)
+        XCTAssertTrue(notGGUF.stderr.contains("not a GGUF file"), notGGUF.stderr)
+        let badIDs = try run(["logits", "--ids", "1,x"])
+        XCTAssertNotEqual(badIDs.status, 0)
+        let outOfRange = try run(["logits", "--ids", "1,99999999"])
+        XCTAssertNotEqual(outOfRange.status, 0)
+        XCTAssertTrue(outOfRange.stderr.contains("99999999"), outOfRange.stderr)
+    }
+}

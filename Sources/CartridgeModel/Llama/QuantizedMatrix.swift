@@ -85,7 +85,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         let work = pieces
         let xp = SendablePointer(UnsafeMutablePointer(mutating: x)), sp = SendablePointer(sums)
         let outs = jobs.map { SendablePointer($0.1) }, mats = jobs.map(\.0)
-        DispatchQueue.concurrentPerform(iterations: work.count) { p in
+        ParallelFor.shared.run(work.count) { p in
             let (j, range) = work[p]
             let m = mats[j]
             for i in 0..<n {

@@ -8,7 +8,7 @@ struct CartridgeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cartridge",
         abstract: "Run the frozen model, and build and use cartridges (trained KV-cache prefixes).",
-        subcommands: [TokenizeCommand.self, LogitsCommand.self, GenerateCommand.self])
+        subcommands: [TokenizeCommand.self, LogitsCommand.self, GenerateCommand.self, TrainTraceCommand.self])
 }
 
 /// Options every model-using subcommand takes.

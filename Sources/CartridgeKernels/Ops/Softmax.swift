@@ -8,6 +8,14 @@ public enum Softmax {
         if width > n { (row + n).update(repeating: 0, count: width - n) }
     }
 
+    /// In place: dy (n) becomes dx given the forward's output y (n). Differentiates
+    /// `y = softmax(x)`: dx[i] = y[i] * (dy[i] - sum_j dy[j] * y[j]).
+    @inline(__always)
+    public static func backward(_ dy: UnsafeMutablePointer<Float>, y: UnsafePointer<Float>, count n: Int) {
+        let dot = Vector.dot(dy, y, n)
+        for i in 0..<n { dy[i] = y[i] * (dy[i] - dot) }
+    }
+
     /// log-sum-exp of a row (for log-softmax and losses); leaves the row unchanged.
     @inline(__always)
     public static func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> Float {

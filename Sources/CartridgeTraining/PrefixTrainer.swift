@@ -1,0 +1,284 @@
+import CartridgeKernels
+import CartridgeModel
+import Foundation
+
+/// Computes a loss over a batch of sequences read after a trainable prefix, and its exact
+/// gradient with respect to the prefix's keys and values, through the whole frozen model.
+///
+/// The backward pass runs through every layer's activations (tied LM head, final norm, MLP,
+/// attention, RoPE, RMSNorm, residual stream) but computes no weight gradient.
+public final class PrefixTrainer: @unchecked Sendable {
+    public let model: LlamaModel
+    /// Rows of logits formed at once in the LM head (bounds the (rows, vocab) buffer).
+    public var headChunk = 128
+
+    public init(model: LlamaModel) {
+        self.model = model
+    }
+
+    /// Result of one evaluation.
+    public struct Evaluation: Sendable {
+        /// Weighted mean loss over supervised rows.
+        public var loss: Double
+        /// Sum of the row weights (the normalizer).
+        public var weight: Double
+        /// Rows in the batch.
+        public var rows: Int
+    }
+
+    /// Activations one layer keeps for its backward pass; R rows.
+    final class LayerActivations {
+        let xIn: FloatBuffer    // (R, D) input of the layer (residual stream)
+        let rstd1: FloatBuffer  // (R)
+        let q: FloatBuffer      // (R, heads*hd) after RoPE
+        let k: FloatBuffer      // (R, kvHeads*hd) after RoPE
+        let v: FloatBuffer      // (R, kvHeads*hd)
+        let att: FloatBuffer    // (R, heads*hd) attention output before Wo
+        let xMid: FloatBuffer   // (R, D) residual after attention
+        let rstd2: FloatBuffer  // (R)
+        let gate: FloatBuffer   // (R, F) before SiLU
+        let up: FloatBuffer     // (R, F)
+
+        init(rows r: Int, config c: ModelConfig) {
+            xIn = FloatBuffer(count: r * c.dim)
+            rstd1 = FloatBuffer(count: r)
+            q = FloatBuffer(count: r * c.heads * c.headDim)
+            k = FloatBuffer(count: r * c.kvHeads * c.headDim)
+            v = FloatBuffer(count: r * c.kvHeads * c.headDim)
+            att = FloatBuffer(count: r * c.heads * c.headDim)
+            xMid = FloatBuffer(count: r * c.dim)
+            rstd2 = FloatBuffer(count: r)
+            gate = FloatBuffer(count: r * c.ffnDim)
+            up = FloatBuffer(count: r * c.ffnDim)
+        }
+
+        static func bytes(rows r: Int, config c: ModelConfig) -> Int {
+            4 * r * (2 * c.dim + 2 + 2 * c.heads * c.headDim + 2 * c.kvHeads * c.headDim + 2 * c.ffnDim)
+        }
+    }
+
+    /// Bytes of activations a batch of `rows` tokens keeps between the passes (all layers).
+    public func activationBytes(rows: Int) -> Int {
+        model.config.layers * LayerActivations.bytes(rows: rows, config: model.config) + 4 * rows * (model.config.dim + 1)
+    }
+
+    /// Loss of the batch; when `gradKeys`/`gradValues` are given (same shape as the prefix
+    /// tensors), the gradient is written into them (overwritten, not accumulated).
+    public func evaluate(prefix: TrainablePrefix, batch: [TrainingSequence],
+                         gradKeys: FloatBuffer? = nil, gradValues: FloatBuffer? = nil) -> Evaluation {
+        let c = model.config
+        precondition(prefix.layers == c.layers && prefix.kvHeads == c.kvHeads && prefix.headDim == c.headDim)
+        precondition(!batch.isEmpty && batch.allSatisfy { !$0.tokens.isEmpty })
+        let wantGrad = gradKeys != nil
+        let p = prefix.length, dim = c.dim, hd = c.headDim, qDim = c.heads * hd, kvDim = c.kvHeads * hd
+        let rows = batch.reduce(0) { $0 + $1.tokens.count }
+        var starts: [Int] = [], positions: [Int] = []
+        for s in batch {
+            starts.append(positions.count)
+            positions += (0..<s.tokens.count).map { p + $0 }
+        }
+        let rope = RoPETable(positions: positions, headDim: hd, base: c.ropeBase)
+        let maxLen = batch.map(\.tokens.count).max()!
+        let scratch = AttentionScratch(prefix: p, maxLength: maxLen, headDim: hd)
+
+        // ---- forward, keeping activations ----
+        let acts = (0..<c.layers).map { _ in LayerActivations(rows: rows, config: c) }
+        let xOut = FloatBuffer(count: rows * dim)  // (R, D) output of the last layer
+        let xn = FloatBuffer(count: rows * dim)    // (R, D) scratch: normed input
+        let proj = FloatBuffer(count: rows * dim)  // (R, D) scratch
+        let hidden = FloatBuffer(count: rows * c.ffnDim)  // (R, F) scratch
+        for (r, id) in batch.flatMap(\.tokens).enumerated() {
+            precondition(id >= 0 && id < c.vocabSize, "token id \(id) out of range")
+            (acts[0].xIn.pointer + r * dim).update(from: model.tokenEmbedding.pointer + id * dim, count: dim)
+        }
+        for (l, w) in model.layers.enumerated() {
+            let a = acts[l]
+            RMSNorm.forward(out: xn.pointer, rstd: a.rstd1.pointer, x: a.xIn.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
+            w.wq.forward(out: a.q.pointer, x: xn.pointer, rows: rows)
+            w.wk.forward(out: a.k.pointer, x: xn.pointer, rows: rows)
+            w.wv.forward(out: a.v.pointer, x: xn.pointer, rows: rows)
+            RoPE.forward(a.q.pointer, table: rope, heads: c.heads, stride: qDim)
+            RoPE.forward(a.k.pointer, table: rope, heads: c.kvHeads, stride: kvDim)
+            for (s, seq) in batch.enumerated() {
+                let r0 = starts[s], n = seq.tokens.count
+                for g in 0..<c.kvHeads {
+                    scratch.gather(prefix: prefix, layer: l, head: g, k: a.k.pointer + r0 * kvDim + g * hd,
+                                   v: a.v.pointer + r0 * kvDim + g * hd, n: n, stride: kvDim)
+                    PrefixAttention.forward(out: a.att.pointer + r0 * qDim, probs: scratch.probs.pointer,
+                                            q: a.q.pointer + r0 * qDim, keys: scratch.keys.pointer, values: scratch.values.pointer,
+                                            n: n, prefix: p, heads: (g * c.groupSize)..<((g + 1) * c.groupSize), headDim: hd, stride: qDim)
+                }
+            }
+            w.wo.forward(out: proj.pointer, x: a.att.pointer, rows: rows)
+            let next = l + 1 < c.layers ? acts[l + 1].xIn : xOut
+            for i in 0..<(rows * dim) { a.xMid[i] = a.xIn[i] + proj[i] }
+            RMSNorm.forward(out: xn.pointer, rstd: a.rstd2.pointer, x: a.xMid.pointer, weight: w.ffnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
+            w.wGate.forward(out: a.gate.pointer, x: xn.pointer, rows: rows)
+            w.wUp.forward(out: a.up.pointer, x: xn.pointer, rows: rows)
+            SwiGLU.forward(out: hidden.pointer, gate: a.gate.pointer, up: a.up.pointer, count: rows * c.ffnDim)
+            w.wDown.forward(out: proj.pointer, x: hidden.pointer, rows: rows)
+            for i in 0..<(rows * dim) { next[i] = a.xMid[i] + proj[i] }
+        }
+
+        // ---- loss and its gradient at the last layer's output, in chunks of supervised rows ----
+        let dx = FloatBuffer(count: rows * dim)  // (R, D) gradient flowing down the residual stream
+        let (loss, weight) = headLossAndGradient(batch: batch, xOut: xOut, dx: wantGrad ? dx : nil)
+        guard wantGrad, let gK = gradKeys, let gV = gradValues else {
+            return Evaluation(loss: loss, weight: weight, rows: rows)
+        }
+        gK.zero()
+        gV.zero()
+
+        // ---- backward through the layers ----
+        let dq = FloatBuffer(count: rows * qDim), dk = FloatBuffer(count: rows * kvDim), dv = FloatBuffer(count: rows * kvDim)
+        let dgate = FloatBuffer(count: rows * c.ffnDim), dup = FloatBuffer(count: rows * c.ffnDim)
+        let datt = FloatBuffer(count: rows * qDim)
+        for l in stride(from: c.layers - 1, through: 0, by: -1) {
+            let w = model.layers[l], a = acts[l]
+            // MLP: x_out = x_mid + (silu(gate) * up) Wd^T, gate/up = rmsnorm(x_mid) Wg^T / Wu^T
+            BLAS.gemm(m: rows, n: c.ffnDim, k: dim, a: dx.pointer, lda: dim, b: w.wDown.weight.pointer, ldb: c.ffnDim,
+                      c: hidden.pointer, ldc: c.ffnDim)
+            SwiGLU.backward(dgate: dgate.pointer, dup: dup.pointer, dout: hidden.pointer, gate: a.gate.pointer, up: a.up.pointer, count: rows * c.ffnDim)
+            BLAS.gemm(m: rows, n: dim, k: c.ffnDim, a: dgate.pointer, lda: c.ffnDim, b: w.wGate.weight.pointer, ldb: dim,
+                      c: xn.pointer, ldc: dim)
+            BLAS.gemm(m: rows, n: dim, k: c.ffnDim, a: dup.pointer, lda: c.ffnDim, b: w.wUp.weight.pointer, ldb: dim,
+                      beta: 1, c: xn.pointer, ldc: dim)
+            RMSNorm.backward(dx: dx.pointer, dout: xn.pointer, rstd: a.rstd2.pointer, x: a.xMid.pointer, weight: w.ffnNorm.pointer, rows: rows, dim: dim)
+            // attention: x_mid = x_in + att Wo^T
+            BLAS.gemm(m: rows, n: qDim, k: dim, a: dx.pointer, lda: dim, b: w.wo.weight.pointer, ldb: qDim,
+                      c: datt.pointer, ldc: qDim)
+            dq.zero()
+            for (s, seq) in batch.enumerated() {
+                let r0 = starts[s], n = seq.tokens.count
+                for g in 0..<c.kvHeads {
+                    scratch.gather(prefix: prefix, layer: l, head: g, k: a.k.pointer + r0 * kvDim + g * hd,
+                                   v: a.v.pointer + r0 * kvDim + g * hd, n: n, stride: kvDim)
+                    scratch.clearGradients(n: n)
+                    PrefixAttention.backward(dq: dq.pointer + r0 * qDim, dkeys: scratch.dkeys.pointer, dvalues: scratch.dvalues.pointer,
+                                             scratch: scratch.dprobs.pointer, probs: scratch.probs.pointer,
+                                             dout: datt.pointer + r0 * qDim, q: a.q.pointer + r0 * qDim,
+                                             keys: scratch.keys.pointer, values: scratch.values.pointer,
+                                             n: n, prefix: p, heads: (g * c.groupSize)..<((g + 1) * c.groupSize), headDim: hd, stride: qDim)
+                    scratch.scatter(gradKeys: gK, gradValues: gV, prefix: prefix, layer: l, head: g,
+                                    dk: dk.pointer + r0 * kvDim + g * hd, dv: dv.pointer + r0 * kvDim + g * hd, n: n, stride: kvDim)
+                }
+            }
+            if l == 0 { break }  // nothing below layer 0 is trainable
+            RoPE.backward(dq.pointer, table: rope, heads: c.heads, stride: qDim)
+            RoPE.backward(dk.pointer, table: rope, heads: c.kvHeads, stride: kvDim)
+            // q/k/v = rmsnorm(x_in) Wq^T / Wk^T / Wv^T
+            BLAS.gemm(m: rows, n: dim, k: qDim, a: dq.pointer, lda: qDim, b: w.wq.weight.pointer, ldb: dim, c: xn.pointer, ldc: dim)
+            BLAS.gemm(m: rows, n: dim, k: kvDim, a: dk.pointer, lda: kvDim, b: w.wk.weight.pointer, ldb: dim, beta: 1, c: xn.pointer, ldc: dim)
+            BLAS.gemm(m: rows, n: dim, k: kvDim, a: dv.pointer, lda: kvDim, b: w.wv.weight.pointer, ldb: dim, beta: 1, c: xn.pointer, ldc: dim)
+            RMSNorm.backward(dx: dx.pointer, dout: xn.pointer, rstd: a.rstd1.pointer, x: a.xIn.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim)
+        }
+        return Evaluation(loss: loss, weight: weight, rows: rows)
+    }
+
+    /// Final norm, tied LM head and loss on the supervised rows, `headChunk` rows at a time;
+    /// writes d loss / d xOut into dx (zero on unsupervised rows). Returns (mean loss, total weight).
+    func headLossAndGradient(batch: [TrainingSequence], xOut: FloatBuffer, dx: FloatBuffer?) -> (Double, Double) {
+        let c = model.config, dim = c.dim, vocab = c.vocabSize
+        // supervised rows, with their batch-wide row index
+        var picked: [(row: Int, seq: Int, t: Int, weight: Float)] = []
+        var row = 0
+        for (s, seq) in batch.enumerated() {
+            for (t, w) in seq.supervision.weights.enumerated() where w != 0 { picked.append((row + t, s, t, w)) }
+            row += seq.tokens.count
+        }
+        let total = picked.reduce(0.0) { $0 + Double($1.weight) }
+        dx?.zero()
+        guard total > 0 else { return (0, 0) }
+        let chunk = min(headChunk, picked.count)
+        let xs = FloatBuffer(count: chunk * dim), xf = FloatBuffer(count: chunk * dim), rstd = FloatBuffer(count: chunk)
+        let logits = FloatBuffer(count: chunk * vocab), dxf = FloatBuffer(count: chunk * dim), dxs = FloatBuffer(count: chunk * dim)
+        var loss = 0.0
+        var i = 0
+        while i < picked.count {
+            let part = Array(picked[i..<min(picked.count, i + chunk)])
+            let n = part.count
+            for (j, pr) in part.enumerated() { (xs.pointer + j * dim).update(from: xOut.pointer + pr.row * dim, count: dim) }
+            RMSNorm.forward(out: xf.pointer, rstd: rstd.pointer, x: xs.pointer, weight: model.outputNorm.pointer, rows: n, dim: dim, eps: c.rmsEps)
+            // logits (n, V) = xf (n, D) E^T
+            BLAS.gemm(transB: true, m: n, n: vocab, k: dim, a: xf.pointer, lda: dim, b: model.output.weight.pointer, ldb: dim,
+                      c: logits.pointer, ldc: vocab)
+            let weights = part.map { Float(Double($0.weight) / total) }
+            switch batch[part[0].seq].supervision {
+            case .nextToken:
+                let targets = part.map { pr -> Int in
+                    guard case let .nextToken(t, _) = batch[pr.seq].supervision else { preconditionFailure("mixed supervision in one batch") }
+                    return t[pr.t]
+                }
+                loss += Losses.crossEntropy(logits: logits.pointer, vocab: vocab, targets: targets, weights: weights)
+            case .distillation:
+                var ids: [[Int]] = [], lps: [[Float]] = []
+                for pr in part {
+                    guard case let .distillation(ti, tl, _) = batch[pr.seq].supervision else { preconditionFailure("mixed supervision in one batch") }
+                    ids.append(ti[pr.t])
+                    lps.append(tl[pr.t])
+                }
+                loss += Losses.distillation(logits: logits.pointer, vocab: vocab, teacherIDs: ids, teacherLogProbs: lps, weights: weights)
+            }
+            if let dx {
+                // dxf (n, D) = dlogits (n, V) E (V, D)
+                BLAS.gemm(m: n, n: dim, k: vocab, a: logits.pointer, lda: vocab, b: model.output.weight.pointer, ldb: dim,
+                          c: dxf.pointer, ldc: dim)
+                dxs.zero()
+                RMSNorm.backward(dx: dxs.pointer, dout: dxf.pointer, rstd: rstd.pointer, x: xs.pointer, weight: model.outputNorm.pointer, rows: n, dim: dim)
+                for (j, pr) in part.enumerated() { (dx.pointer + pr.row * dim).update(from: dxs.pointer + j * dim, count: dim) }
+            }
+            i += n
+        }
+        return (loss, total)
+    }
+}
+
+/// Per-(sequence, KV head) buffers: full keys/values (prefix slots, then the sequence's rows),
+/// their gradients, and the probability rows.
+final class AttentionScratch {
+    let p: Int, hd: Int
+    let keys: FloatBuffer      // (p+n, hd)
+    let values: FloatBuffer    // (p+n, hd)
+    let dkeys: FloatBuffer     // (p+n, hd)
+    let dvalues: FloatBuffer   // (p+n, hd)
+    let probs: FloatBuffer     // (n, p+n)
+    let dprobs: FloatBuffer    // (n, p+n)
+
+    init(prefix p: Int, maxLength n: Int, headDim hd: Int) {
+        self.p = p
+        self.hd = hd
+        keys = FloatBuffer(count: (p + n) * hd)
+        values = FloatBuffer(count: (p + n) * hd)
+        dkeys = FloatBuffer(count: (p + n) * hd)
+        dvalues = FloatBuffer(count: (p + n) * hd)
+        probs = FloatBuffer(count: n * (p + n))
+        dprobs = FloatBuffer(count: n * (p + n))
+    }
+
+    /// keys/values = [prefix slots of (layer, head); the sequence's n rows (strided)]
+    func gather(prefix: TrainablePrefix, layer: Int, head: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, n: Int, stride: Int) {
+        keys.pointer.update(from: prefix.key(layer: layer, head: head), count: p * hd)
+        values.pointer.update(from: prefix.value(layer: layer, head: head), count: p * hd)
+        for t in 0..<n {
+            (keys.pointer + (p + t) * hd).update(from: k + t * stride, count: hd)
+            (values.pointer + (p + t) * hd).update(from: v + t * stride, count: hd)
+        }
+    }
+
+    func clearGradients(n: Int) {
+        dkeys.pointer.update(repeating: 0, count: (p + n) * hd)
+        dvalues.pointer.update(repeating: 0, count: (p + n) * hd)
+    }
+
+    /// Prefix rows of the gradients accumulate into the prefix gradient; sequence rows go to dk/dv.
+    func scatter(gradKeys: FloatBuffer, gradValues: FloatBuffer, prefix: TrainablePrefix, layer: Int, head: Int,
+                 dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, n: Int, stride: Int) {
+        let offset = (layer * prefix.kvHeads + head) * prefix.length * hd
+        Vector.add(dkeys.pointer, into: gradKeys.pointer + offset, p * hd)
+        Vector.add(dvalues.pointer, into: gradValues.pointer + offset, p * hd)
+        for t in 0..<n {
+            (dk + t * stride).update(from: dkeys.pointer + (p + t) * hd, count: hd)
+            (dv + t * stride).update(from: dvalues.pointer + (p + t) * hd, count: hd)
+        }
+    }
+}

@@ -36,3 +36,19 @@ for key, label in (("pp_tok_s", "prompt tok/s (512)"), ("tg_tok_s", "generate to
 print(f"peak RSS (cartridges)   {ours['peak_rss_mib']:10.0f} MiB")
 PY
 fi
+
+echo "== training: one optimizer step, batch 4 x 256 tokens, $THREADS threads"
+for p in 256 1024; do
+  $BIN/cartridge-bench train --prefix "$p" --threads "$THREADS" --json | tee "$OUT/train-p$p.json"
+done
+python3 - "$OUT/train-p256.json" "$OUT/train-p1024.json" <<'PY'
+import json, sys
+# PyTorch (HF transformers, fp32, same model and shapes) measured on this machine kind: issue figures
+torch = {256: (4.54, "3.6-4.6 GiB"), 1024: (6.41, "3.6-4.6 GiB")}
+print(f"{'p':>6}{'s/step':>9}{'tok/s':>8}{'GFLOP/s':>9}{'of peak':>9}{'peak RSS':>10}{'PyTorch s/step':>16}{'speed-up':>10}")
+for path in sys.argv[1:]:
+    r = json.load(open(path))
+    t, _ = torch[r["prefix"]]
+    print(f"{r['prefix']:>6}{r['seconds_per_step']:9.2f}{r['tokens_per_s']:8.0f}{r['gflop_s']:9.0f}{100 * r['fraction_of_peak']:8.0f}%"
+          f"{r['peak_rss_mib']:7.0f} MiB{t:16.2f}{t / r['seconds_per_step']:10.2f}x")
+PY

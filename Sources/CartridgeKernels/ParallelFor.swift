@@ -8,85 +8,104 @@ import Synchronization
 /// Workers spin for `spinSeconds` after their last job, then sleep on a semaphore, so an idle
 /// process (or one running BLAS, which has threads of its own) does not burn a core.
 /// Calls from several threads at once are serialized. Never call BLAS inside `body`.
+/// A pool and its threads live as long as the process: use `shared` rather than making more.
 public final class ParallelFor: @unchecked Sendable {
     /// The shared pool, one thread per core (including the caller's).
     public static let shared = ParallelFor(threads: ProcessInfo.processInfo.activeProcessorCount)
 
     public let threads: Int
     private let spinSeconds: Double
+    /// Bumped for every job; workers spin on it.
     private let generation = Atomic<Int>(0)
-    private let next = Atomic<Int>(0)
-    private let finished = Atomic<Int>(0)
     private let sleeping = Atomic<Int>(0)
-    /// Workers inside a generation's work loop; run() returns only when none is.
-    private let active = Atomic<Int>(0)
     private let wake = DispatchSemaphore(value: 0)
     private let callLock = NSLock()
-    private nonisolated(unsafe) var count = 0
-    private nonisolated(unsafe) var body: ((Int) -> Void)? = nil
+    private let jobLock = NSLock()
+    private nonisolated(unsafe) var current: Job?
+
+    /// One call's work with its own counters: a worker that arrives late at an old job finds its
+    /// indices taken and leaves, so it can never run an old body on a new call's indices.
+    final class Job: @unchecked Sendable {
+        let body: (Int) -> Void
+        let count: Int
+        let spinAfter: Double
+        let next = Atomic<Int>(0)
+        let finished = Atomic<Int>(0)
+        init(body: @escaping (Int) -> Void, count: Int, spinAfter: Double) {
+            self.body = body
+            self.count = count
+            self.spinAfter = spinAfter
+        }
+
+        func work() {
+            while true {
+                let i = next.add(1, ordering: .relaxed).oldValue
+                if i >= count { return }
+                body(i)
+                finished.add(1, ordering: .releasing)
+            }
+        }
+    }
 
     public init(threads: Int, spinSeconds: Double = 0.002) {
         self.threads = max(1, threads)
         self.spinSeconds = spinSeconds
         for _ in 1..<self.threads {
-            let t = Thread { [unowned self] in self.workerLoop() }
+            let t = Thread { self.workerLoop() }  // workers keep the pool alive
             t.stackSize = 1 << 20
             t.start()
         }
     }
 
-    /// Runs body(0..<count), returning when every index is done.
-    public func run(_ count: Int, _ body: @escaping (Int) -> Void) {
+    /// Runs body(0..<count), returning when every index is done. `keepWarm: false` sends the
+    /// workers to sleep right after this job (use it when BLAS, with threads of its own, runs next).
+    public func run(_ count: Int, keepWarm: Bool = true, _ body: @escaping (Int) -> Void) {
         if threads == 1 || count <= 1 {
             for i in 0..<count { body(i) }
             return
         }
         callLock.lock()
         defer { callLock.unlock() }
-        self.count = count
-        self.body = body
-        next.store(0, ordering: .relaxed)
-        finished.store(0, ordering: .relaxed)
+        let job = Job(body: body, count: count, spinAfter: keepWarm ? spinSeconds : 0)
+        jobLock.lock()
+        current = job
+        jobLock.unlock()
         generation.add(1, ordering: .releasing)
-        // wake sleepers
         let asleep = sleeping.exchange(0, ordering: .acquiring)
         for _ in 0..<asleep { wake.signal() }
-        work(body, count)
-        while finished.load(ordering: .acquiring) < count || active.load(ordering: .acquiring) > 0 {}
-        self.body = nil
-    }
-
-    private func work(_ body: (Int) -> Void, _ count: Int) {
-        while true {
-            let i = next.add(1, ordering: .relaxed).oldValue
-            if i >= count { return }
-            body(i)
-            finished.add(1, ordering: .releasing)
-        }
+        job.work()
+        while job.finished.load(ordering: .acquiring) < count {}
+        jobLock.lock()
+        current = nil
+        jobLock.unlock()
     }
 
     private func workerLoop() {
         var seen = generation.load(ordering: .acquiring)
+        var spinBudget = spinSeconds
         while true {
-            // spin for a while waiting for a new generation, then sleep until run() signals
+            // spin for a while waiting for a new job, then sleep until run() signals
             var start = DispatchTime.now().uptimeNanoseconds
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins & 1023 == 0, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 > spinSeconds {
+                if spins & 1023 == 0, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 > spinBudget {
                     sleeping.add(1, ordering: .releasing)
                     // A run() that began before this announcement is seen here; one that begins
                     // after it signals. A leftover signal only costs one extra spin round.
                     if generation.load(ordering: .acquiring) == seen { wake.wait() }
                     start = DispatchTime.now().uptimeNanoseconds
+                    spinBudget = spinSeconds
                 }
             }
-            let g = generation.load(ordering: .acquiring)
-            active.add(1, ordering: .acquiring)
-            // Only join if run() is still in generation g (it waits for `active` before returning).
-            if generation.load(ordering: .acquiring) == g, let body = self.body { work(body, count) }
-            active.subtract(1, ordering: .releasing)
-            seen = g
+            seen = generation.load(ordering: .acquiring)
+            jobLock.lock()
+            let job = current
+            jobLock.unlock()
+            if let job {
+                spinBudget = job.spinAfter
+                job.work()
+            }
         }
     }
 }

@@ -7,13 +7,54 @@ import Foundation
 ///
 /// The backward pass runs through every layer's activations (tied LM head, final norm, MLP,
 /// attention, RoPE, RMSNorm, residual stream) but computes no weight gradient.
+///
+/// Buffers are kept between calls and grown when a batch has more rows (fresh pages cost
+/// about 10% of a step); one trainer evaluates one batch at a time.
 public final class PrefixTrainer: @unchecked Sendable {
     public let model: LlamaModel
     /// Rows of logits formed at once in the LM head (bounds the (rows, vocab) buffer).
-    public var headChunk = 128
+    static let headChunk = 128
+
+    private var workspace: Workspace?
 
     public init(model: LlamaModel) {
         self.model = model
+    }
+
+    /// Every buffer of one evaluation, for up to `rows` rows.
+    final class Workspace {
+        let rows: Int
+        let acts: [LayerActivations]
+        let xOut, xn, proj, hidden, dx, dq, dk, dv, dgate, dup, datt: FloatBuffer
+
+        init(rows r: Int, config c: ModelConfig) {
+            rows = r
+            acts = (0..<c.layers).map { _ in LayerActivations(rows: r, config: c) }
+            let qDim = c.heads * c.headDim, kvDim = c.kvHeads * c.headDim
+            xOut = FloatBuffer(count: r * c.dim)           // (R, D) output of the last layer
+            xn = FloatBuffer(count: r * c.dim)             // (R, D) normed input / its gradient
+            proj = FloatBuffer(count: r * c.dim)           // (R, D) branch output
+            hidden = FloatBuffer(count: r * c.ffnDim)      // (R, F) MLP hidden / its gradient
+            dx = FloatBuffer(count: r * c.dim)             // (R, D) gradient down the residual stream
+            dq = FloatBuffer(count: r * qDim)
+            dk = FloatBuffer(count: r * kvDim)
+            dv = FloatBuffer(count: r * kvDim)
+            dgate = FloatBuffer(count: r * c.ffnDim)
+            dup = FloatBuffer(count: r * c.ffnDim)
+            datt = FloatBuffer(count: r * qDim)
+            logits = FloatBuffer(count: PrefixTrainer.headChunk * c.vocabSize)
+        }
+
+        /// (headChunk, vocab) logits of the LM head, overwritten by their gradient
+        let logits: FloatBuffer
+    }
+
+    private func workspace(rows: Int) -> Workspace {
+        if let w = workspace, w.rows >= rows { return w }
+        workspace = nil  // release the old buffers first
+        let w = Workspace(rows: rows, config: model.config)
+        workspace = w
+        return w
     }
 
     /// Result of one evaluation.
@@ -82,18 +123,15 @@ public final class PrefixTrainer: @unchecked Sendable {
         let scratch = AttentionScratch(prefix: p, maxLength: maxLen, headDim: hd)
 
         // ---- forward, keeping activations ----
-        let acts = (0..<c.layers).map { _ in LayerActivations(rows: rows, config: c) }
-        let xOut = FloatBuffer(count: rows * dim)  // (R, D) output of the last layer
-        let xn = FloatBuffer(count: rows * dim)    // (R, D) scratch: normed input
-        let proj = FloatBuffer(count: rows * dim)  // (R, D) scratch
-        let hidden = FloatBuffer(count: rows * c.ffnDim)  // (R, F) scratch
+        let ws = workspace(rows: rows)
+        let acts = ws.acts, xOut = ws.xOut, xn = ws.xn, proj = ws.proj, hidden = ws.hidden
         for (r, id) in batch.flatMap(\.tokens).enumerated() {
             precondition(id >= 0 && id < c.vocabSize, "token id \(id) out of range")
             (acts[0].xIn.pointer + r * dim).update(from: model.tokenEmbedding.pointer + id * dim, count: dim)
         }
         for (l, w) in model.layers.enumerated() {
             let a = acts[l]
-            RMSNorm.forward(out: xn.pointer, rstd: a.rstd1.pointer, x: a.xIn.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
+            Self.norm(out: xn.pointer, rstd: a.rstd1.pointer, x: a.xIn.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
             w.wq.forward(out: a.q.pointer, x: xn.pointer, rows: rows)
             w.wk.forward(out: a.k.pointer, x: xn.pointer, rows: rows)
             w.wv.forward(out: a.v.pointer, x: xn.pointer, rows: rows)
@@ -112,17 +150,18 @@ public final class PrefixTrainer: @unchecked Sendable {
             w.wo.forward(out: proj.pointer, x: a.att.pointer, rows: rows)
             let next = l + 1 < c.layers ? acts[l + 1].xIn : xOut
             for i in 0..<(rows * dim) { a.xMid[i] = a.xIn[i] + proj[i] }
-            RMSNorm.forward(out: xn.pointer, rstd: a.rstd2.pointer, x: a.xMid.pointer, weight: w.ffnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
+            Self.norm(out: xn.pointer, rstd: a.rstd2.pointer, x: a.xMid.pointer, weight: w.ffnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
             w.wGate.forward(out: a.gate.pointer, x: xn.pointer, rows: rows)
             w.wUp.forward(out: a.up.pointer, x: xn.pointer, rows: rows)
-            SwiGLU.forward(out: hidden.pointer, gate: a.gate.pointer, up: a.up.pointer, count: rows * c.ffnDim)
+            let (h, g, u, f) = (hidden.pointer, a.gate.pointer, a.up.pointer, c.ffnDim)
+            parallelRows(rows) { r in SwiGLU.forward(out: h + r.lowerBound * f, gate: g + r.lowerBound * f, up: u + r.lowerBound * f, count: r.count * f) }
             w.wDown.forward(out: proj.pointer, x: hidden.pointer, rows: rows)
             for i in 0..<(rows * dim) { next[i] = a.xMid[i] + proj[i] }
         }
 
         // ---- loss and its gradient at the last layer's output, in chunks of supervised rows ----
-        let dx = FloatBuffer(count: rows * dim)  // (R, D) gradient flowing down the residual stream
-        let (loss, weight) = headLossAndGradient(batch: batch, xOut: xOut, dx: wantGrad ? dx : nil)
+        let dx = ws.dx
+        let (loss, weight) = headLossAndGradient(batch: batch, xOut: xOut, logits: ws.logits, dx: wantGrad ? dx : nil)
         guard wantGrad, let gK = gradKeys, let gV = gradValues else {
             return Evaluation(loss: loss, weight: weight, rows: rows)
         }
@@ -130,20 +169,22 @@ public final class PrefixTrainer: @unchecked Sendable {
         gV.zero()
 
         // ---- backward through the layers ----
-        let dq = FloatBuffer(count: rows * qDim), dk = FloatBuffer(count: rows * kvDim), dv = FloatBuffer(count: rows * kvDim)
-        let dgate = FloatBuffer(count: rows * c.ffnDim), dup = FloatBuffer(count: rows * c.ffnDim)
-        let datt = FloatBuffer(count: rows * qDim)
+        let dq = ws.dq, dk = ws.dk, dv = ws.dv, dgate = ws.dgate, dup = ws.dup, datt = ws.datt
         for l in stride(from: c.layers - 1, through: 0, by: -1) {
             let w = model.layers[l], a = acts[l]
             // MLP: x_out = x_mid + (silu(gate) * up) Wd^T, gate/up = rmsnorm(x_mid) Wg^T / Wu^T
             BLAS.gemm(m: rows, n: c.ffnDim, k: dim, a: dx.pointer, lda: dim, b: w.wDown.weight.pointer, ldb: c.ffnDim,
                       c: hidden.pointer, ldc: c.ffnDim)
-            SwiGLU.backward(dgate: dgate.pointer, dup: dup.pointer, dout: hidden.pointer, gate: a.gate.pointer, up: a.up.pointer, count: rows * c.ffnDim)
+            let (dg, du, dh, g, u, f) = (dgate.pointer, dup.pointer, hidden.pointer, a.gate.pointer, a.up.pointer, c.ffnDim)
+            parallelRows(rows) { r in
+                let o = r.lowerBound * f
+                SwiGLU.backward(dgate: dg + o, dup: du + o, dout: dh + o, gate: g + o, up: u + o, count: r.count * f)
+            }
             BLAS.gemm(m: rows, n: dim, k: c.ffnDim, a: dgate.pointer, lda: c.ffnDim, b: w.wGate.weight.pointer, ldb: dim,
                       c: xn.pointer, ldc: dim)
             BLAS.gemm(m: rows, n: dim, k: c.ffnDim, a: dup.pointer, lda: c.ffnDim, b: w.wUp.weight.pointer, ldb: dim,
                       beta: 1, c: xn.pointer, ldc: dim)
-            RMSNorm.backward(dx: dx.pointer, dout: xn.pointer, rstd: a.rstd2.pointer, x: a.xMid.pointer, weight: w.ffnNorm.pointer, rows: rows, dim: dim)
+            Self.normBackward(dx: dx.pointer, dout: xn.pointer, rstd: a.rstd2.pointer, x: a.xMid.pointer, weight: w.ffnNorm.pointer, rows: rows, dim: dim)
             // attention: x_mid = x_in + att Wo^T
             BLAS.gemm(m: rows, n: qDim, k: dim, a: dx.pointer, lda: dim, b: w.wo.weight.pointer, ldb: qDim,
                       c: datt.pointer, ldc: qDim)
@@ -170,14 +211,31 @@ public final class PrefixTrainer: @unchecked Sendable {
             BLAS.gemm(m: rows, n: dim, k: qDim, a: dq.pointer, lda: qDim, b: w.wq.weight.pointer, ldb: dim, c: xn.pointer, ldc: dim)
             BLAS.gemm(m: rows, n: dim, k: kvDim, a: dk.pointer, lda: kvDim, b: w.wk.weight.pointer, ldb: dim, beta: 1, c: xn.pointer, ldc: dim)
             BLAS.gemm(m: rows, n: dim, k: kvDim, a: dv.pointer, lda: kvDim, b: w.wv.weight.pointer, ldb: dim, beta: 1, c: xn.pointer, ldc: dim)
-            RMSNorm.backward(dx: dx.pointer, dout: xn.pointer, rstd: a.rstd1.pointer, x: a.xIn.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim)
+            Self.normBackward(dx: dx.pointer, dout: xn.pointer, rstd: a.rstd1.pointer, x: a.xIn.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim)
         }
         return Evaluation(loss: loss, weight: weight, rows: rows)
     }
 
+    /// RMSNorm forward and backward with rows split across cores.
+    static func norm(out: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+                     weight: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float) {
+        parallelRows(rows) { r in
+            RMSNorm.forward(out: out + r.lowerBound * dim, rstd: rstd + r.lowerBound, x: x + r.lowerBound * dim,
+                            weight: weight, rows: r.count, dim: dim, eps: eps)
+        }
+    }
+
+    static func normBackward(dx: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                             x: UnsafePointer<Float>, weight: UnsafePointer<Float>, rows: Int, dim: Int) {
+        parallelRows(rows) { r in
+            RMSNorm.backward(dx: dx + r.lowerBound * dim, dout: dout + r.lowerBound * dim, rstd: rstd + r.lowerBound,
+                             x: x + r.lowerBound * dim, weight: weight, rows: r.count, dim: dim)
+        }
+    }
+
     /// Final norm, tied LM head and loss on the supervised rows, `headChunk` rows at a time;
     /// writes d loss / d xOut into dx (zero on unsupervised rows). Returns (mean loss, total weight).
-    func headLossAndGradient(batch: [TrainingSequence], xOut: FloatBuffer, dx: FloatBuffer?) -> (Double, Double) {
+    func headLossAndGradient(batch: [TrainingSequence], xOut: FloatBuffer, logits: FloatBuffer, dx: FloatBuffer?) -> (Double, Double) {
         let c = model.config, dim = c.dim, vocab = c.vocabSize
         // supervised rows, with their batch-wide row index
         var picked: [(row: Int, seq: Int, t: Int, weight: Float)] = []
@@ -189,9 +247,9 @@ public final class PrefixTrainer: @unchecked Sendable {
         let total = picked.reduce(0.0) { $0 + Double($1.weight) }
         dx?.zero()
         guard total > 0 else { return (0, 0) }
-        let chunk = min(headChunk, picked.count)
+        let chunk = min(Self.headChunk, picked.count)
         let xs = FloatBuffer(count: chunk * dim), xf = FloatBuffer(count: chunk * dim), rstd = FloatBuffer(count: chunk)
-        let logits = FloatBuffer(count: chunk * vocab), dxf = FloatBuffer(count: chunk * dim), dxs = FloatBuffer(count: chunk * dim)
+        let dxf = FloatBuffer(count: chunk * dim), dxs = FloatBuffer(count: chunk * dim)
         var loss = 0.0
         var i = 0
         while i < picked.count {

@@ -13,6 +13,19 @@ public struct LlamaLayer: @unchecked Sendable {
     public let wGate: Linear          // (ffnDim, dim)
     public let wUp: Linear            // (ffnDim, dim)
     public let wDown: Linear          // (dim, ffnDim)
+
+    public init(attnNorm: FloatBuffer, wq: Linear, wk: Linear, wv: Linear, wo: Linear,
+                ffnNorm: FloatBuffer, wGate: Linear, wUp: Linear, wDown: Linear) {
+        self.attnNorm = attnNorm
+        self.wq = wq
+        self.wk = wk
+        self.wv = wv
+        self.wo = wo
+        self.ffnNorm = ffnNorm
+        self.wGate = wGate
+        self.wUp = wUp
+        self.wDown = wDown
+    }
 }
 
 /// A llama-architecture decoder in f32 on CPU: frozen weights, batched forward over KV caches.

@@ -1,0 +1,209 @@
+import CartridgeKernels
+import CartridgeModel
+import CartridgeTraining
+import Foundation
+import XCTest
+
+/// The whole training path: gradients of a tiny random llama against finite differences, packing,
+/// the optimizer's saved state, and the reference traces computed by PyTorch on the real model.
+final class TrainingTests: XCTestCase {
+    func testWholeModelGradientMatchesFiniteDifferences() {
+        let model = TinyLlama.make()
+        let prefix = TrainablePrefix(model: model, ids: [1, 7, 3, 22], frozen: 1)
+        let batch = [TrainingSequence.nextToken([5, 9, 13, 2, 30]), TrainingSequence.nextToken([11, 4, 8])]
+        checkPrefixGradient(model: model, prefix: prefix, batch: batch, name: "tiny llama, next-token, 2 packed sequences")
+    }
+
+    func testDistillationGradientMatchesFiniteDifferences() {
+        let model = TinyLlama.make(seed: 5)
+        let prefix = TrainablePrefix(model: model, ids: [1, 2, 3], frozen: 1)
+        let ids = [[4, 9, 1], [], [7, 2]], lps: [[Float]] = [[log(0.5), log(0.3), log(0.1)], [], [log(0.8), log(0.15)]]
+        let seq = TrainingSequence(tokens: [3, 17, 25], supervision: .distillation(ids: ids, logProbs: lps, weights: [1, 0, 1]))
+        checkPrefixGradient(model: model, prefix: prefix, batch: [seq], name: "tiny llama, distillation")
+    }
+
+    private func checkPrefixGradient(model: LlamaModel, prefix: TrainablePrefix, batch: [TrainingSequence], name: String) {
+        let trainer = PrefixTrainer(model: model)
+        let gK = FloatBuffer(count: prefix.keys.count), gV = FloatBuffer(count: prefix.values.count)
+        _ = trainer.evaluate(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
+        for (tensor, grad, label) in [(prefix.keys, gK, "keys"), (prefix.values, gV, "values")] {
+            let x = tensor.array
+            // The float32 loss carries rounding noise of about 1e-7 relative: the finite-difference
+            // error measured here falls as 1/h (h = 1e-3: 4e-2, 1e-2: 8e-3, 3e-2: 2.6e-3), so the step
+            // is the largest one before curvature shows.
+            let h: Float = 3e-2
+            let err = GradientCheck.largestError("\(name), prefix \(label)", x: x, analytic: grad.array, h: h) { xs in
+                for i in xs.indices { tensor[i] = xs[i] }
+                defer { for i in x.indices { tensor[i] = x[i] } }
+                return trainer.evaluate(prefix: prefix, batch: batch).loss
+            }
+            XCTAssertLessThan(err, 5e-3, "\(name) \(label)")
+        }
+        // along a random direction over all values at once
+        let dir = GradientCheck.random(prefix.keys.count * 2, seed: 77)
+        let base = prefix.keys.array + prefix.values.array
+        let analytic = zip(dir, gK.array + gV.array).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        func set(_ t: Float) {
+            for i in 0..<prefix.keys.count { prefix.keys[i] = base[i] + t * dir[i] }
+            for i in 0..<prefix.values.count { prefix.values[i] = base[prefix.keys.count + i] + t * dir[prefix.keys.count + i] }
+        }
+        let h: Float = 1e-2
+        set(h); let up = trainer.evaluate(prefix: prefix, batch: batch).loss
+        set(-h); let down = trainer.evaluate(prefix: prefix, batch: batch).loss
+        set(0)
+        let fd = (up - down) / Double(2 * h)
+        print("gradient check \(name), random direction: analytic \(analytic), finite difference \(fd)")
+        XCTAssertEqual(fd, analytic, accuracy: 5e-3 * max(1, abs(analytic)))
+    }
+
+    func testPackedSequencesDoNotAttendToEachOther() {
+        let model = TinyLlama.make(seed: 3)
+        let prefix = TrainablePrefix(model: model, ids: [1, 12, 5], frozen: 1)
+        let trainer = PrefixTrainer(model: model)
+        let a = TrainingSequence.nextToken([3, 8, 19, 27, 6]), b = TrainingSequence.nextToken([14, 2, 33])
+        let n = prefix.keys.count
+        let (gK, gV) = (FloatBuffer(count: n), FloatBuffer(count: n))
+        let packed = trainer.evaluate(prefix: prefix, batch: [a, b], gradKeys: gK, gradValues: gV)
+        let (aK, aV, bK, bV) = (FloatBuffer(count: n), FloatBuffer(count: n), FloatBuffer(count: n), FloatBuffer(count: n))
+        let ea = trainer.evaluate(prefix: prefix, batch: [a], gradKeys: aK, gradValues: aV)
+        let eb = trainer.evaluate(prefix: prefix, batch: [b], gradKeys: bK, gradValues: bV)
+        let wa = ea.weight / (ea.weight + eb.weight), wb = eb.weight / (ea.weight + eb.weight)
+        XCTAssertEqual(packed.loss, wa * ea.loss + wb * eb.loss, accuracy: 1e-5)
+        var worst: Float = 0
+        for i in 0..<n {
+            worst = max(worst, abs(gK[i] - Float(wa) * aK[i] - Float(wb) * bK[i]), abs(gV[i] - Float(wa) * aV[i] - Float(wb) * bV[i]))
+        }
+        XCTAssertLessThan(worst, 1e-5, "packed gradient differs from the separate ones by \(worst)")
+    }
+
+    func testAdamStateRestoresBitExactly() throws {
+        let model = TinyLlama.make(seed: 9)
+        let trainer = PrefixTrainer(model: model)
+        let batch = [TrainingSequence.nextToken([4, 5, 6, 7, 8])]
+        func run(steps: Int, prefix: TrainablePrefix, adam: Adam) {
+            let gK = FloatBuffer(count: prefix.keys.count), gV = FloatBuffer(count: prefix.values.count)
+            for _ in 0..<steps {
+                _ = trainer.evaluate(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
+                adam.update(prefix: prefix, gradKeys: gK, gradValues: gV)
+            }
+        }
+        let p1 = TrainablePrefix(model: model, ids: [1, 2, 3], frozen: 1), a1 = Adam(config: AdamConfig(learningRate: 0.05), prefix: p1)
+        run(steps: 4, prefix: p1, adam: a1)
+
+        let p2 = TrainablePrefix(model: model, ids: [1, 2, 3], frozen: 1), a2 = Adam(config: AdamConfig(learningRate: 0.05), prefix: p2)
+        run(steps: 2, prefix: p2, adam: a2)
+        let saved = a2.serialized(), keys = p2.keys.array, values = p2.values.array
+        let p3 = TrainablePrefix(model: model, ids: [1, 2, 3], frozen: 1), a3 = Adam(config: AdamConfig(learningRate: 0.05), prefix: p3)
+        for i in keys.indices { p3.keys[i] = keys[i]; p3.values[i] = values[i] }
+        try a3.restore(from: saved)
+        XCTAssertEqual(a3.step, 2)
+        run(steps: 2, prefix: p3, adam: a3)
+        XCTAssertEqual(p3.keys.array.map(\.bitPattern), p1.keys.array.map(\.bitPattern))
+        XCTAssertEqual(p3.values.array.map(\.bitPattern), p1.values.array.map(\.bitPattern))
+        // frozen slot 0 never moved
+        let fresh = TrainablePrefix(model: model, ids: [1, 2, 3], frozen: 1)
+        for l in 0..<fresh.layers {
+            for h in 0..<fresh.kvHeads {
+                XCTAssertEqual(Array(UnsafeBufferPointer(start: p1.key(layer: l, head: h), count: fresh.headDim)),
+                               Array(UnsafeBufferPointer(start: fresh.key(layer: l, head: h), count: fresh.headDim)))
+            }
+        }
+        XCTAssertThrowsError(try a3.restore(from: saved.prefix(30)))
+        XCTAssertThrowsError(try a3.restore(from: Data(repeating: 7, count: 64)))
+    }
+
+    // MARK: reference traces (PyTorch, float32, same weights)
+
+    func testSmallReferenceTrace() throws { try checkTrace("train-trace-small.json") }
+    func testReferenceTrace() throws { try checkTrace("train-trace.json") }
+
+    private func checkTrace(_ file: String) throws {
+        let lm = try TrainingTestModel.model()
+        let ref = try TrainingTestModel.reference(file)
+        let prefix = TrainablePrefix(model: lm.model, ids: ref["prefix_ids"] as! [Int], frozen: 1)
+        // init: per-layer sums and norms of K and V over all slots
+        let initStats = ref["init_prefix_stats"] as! [[Double]]
+        for l in 0..<prefix.layers {
+            let s = stats(prefix, layer: l, fromSlot: 0)
+            for (ours, theirs) in zip(s, initStats[l]) { XCTAssertLessThanOrEqual(abs(ours - theirs), 3e-3 * max(1, abs(theirs)), "\(file) init layer \(l)") }
+        }
+        let trainer = PrefixTrainer(model: lm.model)
+        let adam = Adam(config: AdamConfig(learningRate: Float(ref["lr"] as! Double)), prefix: prefix)
+        let gK = FloatBuffer(count: prefix.keys.count), gV = FloatBuffer(count: prefix.values.count)
+        let batch = [TrainingSequence.nextToken(ref["ids"] as! [Int])]
+        let refLosses = ref["losses"] as! [Double], refNorms = ref["grad_norms"] as! [Double]
+        var worstLoss = 0.0, worstNorm = 0.0
+        for step in 0..<(ref["steps"] as! Int) {
+            let e = trainer.evaluate(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
+            let norm = trainableGradientNorm(prefix: prefix, gradKeys: gK, gradValues: gV)
+            worstLoss = max(worstLoss, abs(e.loss - refLosses[step]))
+            worstNorm = max(worstNorm, abs(norm - refNorms[step]) / refNorms[step])
+            if step == 0 {
+                let layerNorms = ref["layer_grad_norms_step0"] as! [[Double]]
+                for l in 0..<prefix.layers {
+                    let (k, v) = layerGradNorms(prefix, gK, gV, layer: l)
+                    XCTAssertEqual(k, layerNorms[l][0], accuracy: 5e-4 * layerNorms[l][0], "\(file) dK layer \(l)")
+                    XCTAssertEqual(v, layerNorms[l][1], accuracy: 5e-4 * layerNorms[l][1], "\(file) dV layer \(l)")
+                }
+            }
+            adam.update(prefix: prefix, gradKeys: gK, gradValues: gV)
+        }
+        let final = trainer.evaluate(prefix: prefix, batch: batch).loss
+        worstLoss = max(worstLoss, abs(final - (ref["final_loss"] as! Double)))
+        print("\(file): largest |loss - reference| \(worstLoss), largest relative grad-norm difference \(worstNorm)")
+        XCTAssertLessThan(worstLoss, 1e-4)
+        XCTAssertLessThan(worstNorm, 5e-4)
+        let finalStats = ref["final_trainable_stats"] as! [[Double]]
+        for l in 0..<prefix.layers {
+            let s = stats(prefix, layer: l, fromSlot: 1)
+            for (ours, theirs) in zip(s, finalStats[l]) { XCTAssertLessThanOrEqual(abs(ours - theirs), 3e-3 * max(1, abs(theirs)), "\(file) final layer \(l)") }
+        }
+    }
+
+    /// [sum K, |K|, sum V, |V|] of one layer over slots fromSlot..<p, in float64.
+    private func stats(_ p: TrainablePrefix, layer l: Int, fromSlot s0: Int) -> [Double] {
+        var out: [Double] = []
+        for get in [p.key, p.value] {
+            var sum = 0.0, sq = 0.0
+            for h in 0..<p.kvHeads {
+                let base = get(l, h)
+                for i in (s0 * p.headDim)..<(p.length * p.headDim) { sum += Double(base[i]); sq += Double(base[i]) * Double(base[i]) }
+            }
+            out += [sum, sq.squareRoot()]
+        }
+        return out
+    }
+
+    private func layerGradNorms(_ p: TrainablePrefix, _ gK: FloatBuffer, _ gV: FloatBuffer, layer l: Int) -> (Double, Double) {
+        var k = 0.0, v = 0.0
+        for h in 0..<p.kvHeads {
+            let off = (l * p.kvHeads + h) * p.length * p.headDim
+            for i in (p.frozen * p.headDim)..<(p.length * p.headDim) {
+                k += Double(gK[off + i]) * Double(gK[off + i])
+                v += Double(gV[off + i]) * Double(gV[off + i])
+            }
+        }
+        return (k.squareRoot(), v.squareRoot())
+    }
+}
+
+/// The real default model and the reference folder, loaded once.
+enum TrainingTestModel {
+    private static let loaded: Result<LanguageModel, Error> = Result { try LanguageModel() }
+
+    static func model() throws -> LanguageModel {
+        switch loaded {
+        case let .success(m): return m
+        case let .failure(e):
+            if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" { throw e }
+            throw XCTSkip("default model unavailable (\(e)); run `make setup`")
+        }
+    }
+
+    static func reference(_ name: String) throws -> [String: Any] {
+        let dir = ProcessInfo.processInfo.environment["CARTRIDGES_REFERENCE"].map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("shared/reference")
+        return try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent(name))) as! [String: Any]
+    }
+}

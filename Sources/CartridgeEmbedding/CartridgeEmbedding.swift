@@ -1,0 +1,1 @@
+// Sentence embeddings for retrieval (all-MiniLM-L6-v2).

@@ -1,0 +1,1 @@
+// The .cart file format (see docs/cart-format.md).

@@ -1,0 +1,5 @@
+import XCTest
+
+final class CartridgeEmbeddingPlaceholderTests: XCTestCase {
+    func testModuleBuilds() {}
+}

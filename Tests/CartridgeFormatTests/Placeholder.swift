@@ -1,0 +1,5 @@
+import XCTest
+
+final class CartridgeFormatPlaceholderTests: XCTestCase {
+    func testModuleBuilds() {}
+}

@@ -1,0 +1,5 @@
+import XCTest
+
+final class CartridgeRuntimePlaceholderTests: XCTestCase {
+    func testModuleBuilds() {}
+}

@@ -20,7 +20,7 @@ endif
 
 BIN := .build/release
 
-.PHONY: setup build test demo bench clean
+.PHONY: setup build test demo bench cartridges clean
 
 setup:
 	@scripts/setup.sh
@@ -32,9 +32,35 @@ test: setup
 	$(SWIFT) build $(TEST_FLAGS)
 	CARTRIDGES_REQUIRE_MODEL=1 $(SWIFT) test $(TEST_FLAGS)
 
-demo: build
-	@echo '$$ cartridge generate --chat "What is the capital of France?"'
-	@$(BIN)/cartridge generate --chat "What is the capital of France?" --max-tokens 64
+# The demo: compile the demo corpus (quick settings), then ask about it with and without the cartridge.
+DEMO := cartridges/cart-format
+DEMO_QUESTIONS := "What are the first bytes of a .cart file?" \
+                  "Which compression codec does the tensor payload use?" \
+                  "What happens when a reader finds a newer format version?"
+demo: $(BIN)/cartridge $(DEMO).cart
+	@for q in $(DEMO_QUESTIONS); do \
+	  echo; echo "Q: $$q"; \
+	  printf '  without cartridge: '; $(BIN)/cartridge generate --chat "$$q" --max-tokens 60 2>/dev/null; \
+	  printf '  with %s: ' "$(DEMO).cart"; $(BIN)/cartridge ask --cartridge $(DEMO).cart --max-tokens 60 "$$q" 2>/dev/null; \
+	done
+
+# Batch builds: every folder cartridges/NAME/ becomes cartridges/NAME.cart, rebuilt when a file in
+# the folder or the compiler changes. Compile settings: COMPILE_FLAGS (default: quick).
+COMPILE_FLAGS ?= --quick
+CARTS := $(patsubst %/,%.cart,$(wildcard cartridges/*/))
+SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
+
+$(BIN)/cartridge-compile $(BIN)/cartridge: $(SWIFT_SOURCES) | setup
+	$(SWIFT) build $(BUILD_FLAGS)
+	@touch $(BIN)/cartridge-compile $(BIN)/cartridge
+
+.SECONDEXPANSION:
+cartridges/%.cart: $$(shell find cartridges/$$* -type f 2>/dev/null) $(BIN)/cartridge-compile
+	@# a finished cartridge's work directory belongs to the old inputs; an unfinished one is resumed
+	@if [ -f $@ ]; then rm -rf $@.work; fi
+	$(BIN)/cartridge-compile cartridges/$* -o $@ $(COMPILE_FLAGS)
+
+cartridges: $(CARTS)
 
 bench: build
 	@scripts/bench.sh

@@ -8,7 +8,8 @@ struct CartridgeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cartridge",
         abstract: "Run the frozen model, and build and use cartridges (trained KV-cache prefixes).",
-        subcommands: [TokenizeCommand.self, LogitsCommand.self, GenerateCommand.self, TrainTraceCommand.self])
+        subcommands: [TokenizeCommand.self, LogitsCommand.self, GenerateCommand.self, TrainTraceCommand.self,
+                      InitCommand.self, AskCommand.self, EvalCommand.self, InspectCommand.self, EmbedCommand.self])
 }
 
 /// Options every model-using subcommand takes.

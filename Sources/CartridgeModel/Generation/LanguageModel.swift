@@ -87,10 +87,13 @@ public final class LanguageModel: @unchecked Sendable {
         return Generation(ids: ids, text: text, stopped: stopped)
     }
 
-    /// Generates continuations of several prompts together: prompts are prefilled one by one,
-    /// then all live sequences decode in one batched forward per step.
+    /// Generates continuations of several prompts together: prompts are prefilled one by one
+    /// (after whatever their caches already hold), then all live sequences decode in one batched
+    /// forward per step. `observe(sequence, logits)` sees every logits row before its token is
+    /// chosen (for example to record a teacher's distribution).
     public func generateBatch(prompts: [[Int]], caches: [KVCache]? = nil, maxTokens: Int,
-                              sampling: [SamplingParameters]) throws -> [Generation] {
+                              sampling: [SamplingParameters],
+                              observe: ((Int, UnsafePointer<Float>) -> Void)? = nil) throws -> [Generation] {
         precondition(sampling.count == prompts.count)
         let caches = caches ?? prompts.map { model.makeCache(capacity: $0.count + maxTokens) }
         for (p, c) in zip(prompts, caches) where c.remaining < p.count + maxTokens {
@@ -104,6 +107,7 @@ public final class LanguageModel: @unchecked Sendable {
         var next: [Int] = []
         for (s, p) in prompts.enumerated() {
             let logits = prefill(p, cache: caches[s])
+            observe?(s, logits.pointer)
             let t = samplers[s].sample(logits.pointer, count: config.vocabSize)
             outputs[s].append(t)
             if stopTokens.contains(t) { stoppedFlags[s] = true; done[s] = true } else if maxTokens <= 1 { done[s] = true } else { live.append(s); next.append(t) }
@@ -112,6 +116,7 @@ public final class LanguageModel: @unchecked Sendable {
             let logits = model.forward(tokens: next.map { [$0] }, caches: live.map { caches[$0] })
             var stillLive: [Int] = [], stillNext: [Int] = []
             for (i, s) in live.enumerated() {
+                observe?(s, logits.pointer + i * config.vocabSize)
                 let t = samplers[s].sample(logits.pointer + i * config.vocabSize, count: config.vocabSize)
                 outputs[s].append(t)
                 if stopTokens.contains(t) { stoppedFlags[s] = true; done[s] = true }

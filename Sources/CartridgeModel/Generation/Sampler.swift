@@ -49,14 +49,15 @@ public struct Sampler: Sendable {
     public mutating func sample(_ logits: UnsafePointer<Float>, count n: Int) -> Int {
         let p = parameters
         if p.temperature <= 0 { return argmax(logits, n) }
-        // candidates sorted by logit, cut by top-k
-        var idx = Array(0..<n)
-        let k = p.topK > 0 ? min(p.topK, n) : n
-        if k < n {
-            idx = Array(idx.sorted { logits[$0] > logits[$1] }.prefix(k))
-        } else {
-            idx.sort { logits[$0] > logits[$1] }
-        }
+        // Candidates: tokens within 30 temperature units of the best (the rest have relative
+        // probability below e^-30 ~ 1e-13 and cannot be drawn in practice), sorted by logit, cut
+        // by top-k. This avoids sorting the whole vocabulary for every token.
+        var top = -Float.infinity
+        for i in 0..<n where logits[i] > top { top = logits[i] }
+        let floor = top - 30 * p.temperature
+        var idx = (0..<n).filter { logits[$0] >= floor }
+        idx.sort { logits[$0] > logits[$1] }
+        if p.topK > 0 && idx.count > p.topK { idx = Array(idx.prefix(p.topK)) }
         let maxLogit = logits[idx[0]]
         var probs = idx.map { Double(expf((logits[$0] - maxLogit) / p.temperature)) }
         var total = probs.reduce(0, +)

@@ -1,0 +1,112 @@
+import ArgumentParser
+import CartridgeFormat
+import CartridgeModel
+import CartridgeRuntime
+import Foundation
+
+/// `cartridge eval --qa FILE.jsonl --docs DIR (--cartridge F.cart ... | --cartridges DIR) [--json]`
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Answer NLL per token of reference answers with no context, the document in context, and cartridges.",
+        discussion: """
+        Each line of the QA file is {"doc": "file name in DOCS", "question": ..., "answer": ...}. Conditions: \
+        none (the question alone), icl (the document as a system message), cartridge (the cartridge whose \
+        provenance names the document, or the single one given), retrieved (with --cartridges: the top-1 \
+        retrieval for the question). The question is one user turn without system prompt in every condition.
+        """)
+    @OptionGroup var options: ModelOptions
+    @Option(help: "Question/answer pairs, JSON lines.") var qa: String
+    @Option(help: "Folder holding the documents named by the QA file.") var docs: String
+    @Option(name: .customLong("cartridge"), help: "A cartridge to evaluate (repeat for several).") var cartridgeFiles: [String] = []
+    @Option(name: .customLong("cartridges"), help: "A folder of cartridges (matched by provenance, and retrieved).") var directory: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    struct Item { var doc: String; var question: String; var answer: String }
+
+    func run() throws {
+        guard !cartridgeFiles.isEmpty || directory != nil else { throw ValidationError("give --cartridge FILE (repeatable) or --cartridges DIR") }
+        let items = try readItems()
+        let lm = try options.load()
+        do {
+            let rt = try CartridgeRuntime(model: lm)
+            var carts: [LoadedCartridge] = try cartridgeFiles.map { try rt.load(URL(fileURLWithPath: $0)) }
+            var library: CartridgeLibrary?
+            if let dir = directory {
+                let lib = try rt.openLibrary(URL(fileURLWithPath: dir))
+                library = lib
+                carts += try lib.entries.map { try lib.load($0) }
+            }
+            let tok = lm.tokenizer
+            var sums: [String: Double] = ["none": 0, "icl": 0, "cartridge": 0, "retrieved": 0]
+            var hits = 0
+            var rows: [[String: Any]] = []
+            for item in items {
+                guard let text = try? String(contentsOfFile: URL(fileURLWithPath: docs).appendingPathComponent(item.doc).path, encoding: .utf8) else {
+                    throw ValidationError("cannot read document \(item.doc) in \(docs)")
+                }
+                let question = CartridgeRuntime.questionIDs(item.question, tokenizer: tok)
+                let answer = tok.encode(item.answer, parseSpecial: false)
+                let system = tok.encode("<|im_start|>system\n", parseSpecial: true) + tok.encode(text, parseSpecial: false) + tok.encode("<|im_end|>\n", parseSpecial: true)
+                let none = AnswerScorer.meanNLL(model: lm.model, context: question, answer: answer)
+                let icl = AnswerScorer.meanNLL(model: lm.model, context: system + question, answer: answer)
+                let matched = carts.count == 1 ? carts[0] : (carts.first { c in c.metadata.sources.contains { URL(fileURLWithPath: $0.path).lastPathComponent == item.doc } } ?? carts[0])
+                let withCartridge = AnswerScorer.meanNLL(model: lm.model, cache: try rt.makeCache([matched], extraCapacity: question.count + answer.count),
+                                                         context: question, answer: answer)
+                var row: [String: Any] = ["doc": item.doc, "none": none, "icl": icl, "cartridge": withCartridge, "cartridge_name": matched.name]
+                sums["none"]! += none
+                sums["icl"]! += icl
+                sums["cartridge"]! += withCartridge
+                if let lib = library, let top = try rt.retrieve(item.question, in: lib, k: 1).first {
+                    let c = try lib.load(top.entry)
+                    let r = AnswerScorer.meanNLL(model: lm.model, cache: try rt.makeCache([c], extraCapacity: question.count + answer.count),
+                                                 context: question, answer: answer)
+                    sums["retrieved"]! += r
+                    let hit = c.metadata.sources.contains { URL(fileURLWithPath: $0.path).lastPathComponent == item.doc }
+                    if hit { hits += 1 }
+                    row["retrieved"] = r
+                    row["retrieved_name"] = top.entry.name
+                }
+                rows.append(row)
+            }
+            let n = Double(items.count)
+            let mean = sums.mapValues { $0 / n }
+            let gap = AnswerScorer.gapClosed(none: mean["none"]!, icl: mean["icl"]!, with: mean["cartridge"]!)
+            var nll: [String: Any] = ["none": mean["none"]!, "icl": mean["icl"]!, "cartridge": mean["cartridge"]!]
+            var out: [String: Any] = ["items": items.count, "nll": nll, "gap_closed": gap]
+            if library != nil {
+                nll["retrieved"] = mean["retrieved"]!
+                out["nll"] = nll
+                out["recall_at_1"] = Double(hits) / n
+            }
+            if json {
+                try printJSON(out)
+            } else {
+                print(String(format: "%-44@ %8@ %8@ %10@ %10@", "item" as NSString, "none" as NSString, "icl" as NSString, "cartridge" as NSString, "retrieved" as NSString))
+                for (item, row) in zip(items, rows) {
+                    let q = String(item.question.prefix(42))
+                    let r = (row["retrieved"] as? Double).map { String(format: "%10.3f", $0) } ?? "         -"
+                    print(String(format: "%-44@ %8.3f %8.3f %10.3f ", q as NSString, row["none"] as! Double, row["icl"] as! Double, row["cartridge"] as! Double) + r)
+                }
+                print(String(format: "mean NLL/token: none %.3f, icl %.3f, cartridge %.3f; gap closed %.1f%%", mean["none"]!, mean["icl"]!, mean["cartridge"]!, 100 * gap))
+                if library != nil { print(String(format: "retrieved %.3f; recall@1 %.2f", mean["retrieved"]!, Double(hits) / n)) }
+            }
+        } catch let e as CustomStringConvertible & Error {
+            throw CLIError(e.description)
+        }
+    }
+
+    func readItems() throws -> [Item] {
+        guard let data = FileManager.default.contents(atPath: qa) else { throw ValidationError("cannot read \(qa)") }
+        var items: [Item] = []
+        for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let doc = obj["doc"] as? String, let q = obj["question"] as? String, let a = obj["answer"] as? String, !a.isEmpty else {
+                throw ValidationError("\(qa) line \(n + 1): expected {\"doc\", \"question\", \"answer\"} with a non-empty answer")
+            }
+            items.append(Item(doc: doc, question: q, answer: a))
+        }
+        guard !items.isEmpty else { throw ValidationError("\(qa) holds no items") }
+        return items
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import CartridgeFormat
+import CartridgeModel
+import CartridgeRuntime
+import Foundation
+
+/// `cartridge init DIR_OR_FILE -o X.cart --size p`: an untrained cartridge (the paper's initialization).
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Make an untrained cartridge: the KV cache of the documents' first p tokens, plus retrieval vectors.")
+    @OptionGroup var options: ModelOptions
+    @Argument(help: "A text file or a folder of documents.") var source: String
+    @Option(name: .shortAndLong, help: "Output .cart file.") var output: String
+    @Option(help: "Number of KV slots p.") var size = 128
+    @Option(help: "Tensor dtype in the file: f16, bf16 or f32.") var dtype = "f16"
+
+    func run() throws {
+        guard size >= 2 else { throw ValidationError("--size must be at least 2 (slot 0 is the attention sink)") }
+        guard let dt = TensorDType(rawValue: dtype) else { throw ValidationError("--dtype must be f16, bf16 or f32") }
+        guard output.hasSuffix(".cart") else { throw ValidationError("--output must end in .cart") }
+        let lm = try options.load()
+        do {
+            let runtime = try CartridgeRuntime(model: lm)
+            let docs = try DocumentIngest.read(URL(fileURLWithPath: source))
+            let url = URL(fileURLWithPath: output)
+            let c = try CartridgeBuilder.initialize(documents: docs, runtime: runtime, size: size,
+                                                    name: url.deletingPathExtension().lastPathComponent, dtype: dt)
+            try CartFile.write(c, to: url)
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+            FileHandle.standardError.write(Data("wrote \(output): \(c.metadata.length) slots, \(docs.count) documents, \(c.metadata.chunks.count) retrieval chunks, \(bytes) bytes\n".utf8))
+        } catch let e as CustomStringConvertible & Error {
+            throw CLIError(e.description)
+        }
+    }
+}

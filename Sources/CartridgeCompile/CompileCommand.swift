@@ -1,0 +1,111 @@
+import ArgumentParser
+import CartridgeCompiler
+import CartridgeFormat
+import CartridgeKernels
+import CartridgeModel
+import CartridgeRuntime
+import Foundation
+import Logging
+
+struct CompileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cartridge-compile",
+        abstract: "Compile a folder of documents into a trained cartridge (self-study + context distillation).",
+        discussion: """
+        Finished work (synthesized conversations, checkpoints, logs) is kept in a work directory next to the \
+        output (NAME.cart.work, or --work-dir). Running the same command again after an interruption resumes \
+        there; the .cart file appears only when the compile is complete.
+        """)
+
+    @Argument(help: "A folder of text documents (or one file).") var source: String
+    @Option(name: .shortAndLong, help: "Output .cart file.") var output: String
+    @Option(help: "Cartridge KV slots p.") var size: Int?
+    @Option(help: "Self-study conversations to synthesize.") var samples: Int?
+    @Option(help: "Conversations per corpus window (decoded together, sharing the window's KV cache).") var perChunk: Int?
+    @Option(help: "Corpus windows whose conversations decode together.") var chunksPerBatch: Int?
+    @Option(help: "Optimizer steps.") var steps: Int?
+    @Option(help: "Passes over the training conversations (sets --steps from the data size).") var epochs: Double?
+    @Option(help: "Sequences per optimizer step.") var batchSize: Int?
+    @Option(help: "Adam learning rate.") var lr: Float?
+    @Option(help: "Random seed (chunks, questions, data order).") var seed: UInt64?
+    @Option(help: "distill (self-study, default) or next-token (raw-corpus baseline).") var objective: String?
+    @Option(help: "Shortest corpus window for self-study, in tokens.") var chunkMin: Int?
+    @Option(help: "Longest corpus window for self-study, in tokens.") var chunkMax: Int?
+    @Option(help: "Longest synthesized answer, in tokens.") var maxAnswer: Int?
+    @Option(help: "Fraction of conversations held out for validation.") var validation: Double?
+    @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?
+    @Option(help: "Tensor dtype of the output: f16, bf16 or f32.") var dtype: String?
+    @Option(help: "GGUF model (default: the cached SmolLM2-135M-Instruct).") var model: String?
+    @Option(help: "Work directory (default: OUTPUT.work next to the output).") var workDir: String?
+    @Option(help: "Threads for matrix products (default: all cores).") var threads: Int?
+    @Flag(help: "Quick settings for a demo (64 conversations, 24 steps).") var quick = false
+
+    func options() throws -> CompileOptions {
+        var o = quick ? CompileOptions.quick : CompileOptions()
+        if let v = size { o.size = v }
+        if let v = samples { o.samples = v }
+        if let v = perChunk { o.conversationsPerChunk = v }
+        if let v = chunksPerBatch { o.chunksPerBatch = v }
+        if let v = steps { o.steps = v }
+        if let v = batchSize { o.batchSize = v }
+        if let v = lr { o.learningRate = v }
+        if let v = seed { o.seed = v }
+        if let v = objective {
+            guard let obj = CompileObjective(rawValue: v) else { throw ValidationError("--objective must be distill or next-token") }
+            o.objective = obj
+        }
+        if let v = chunkMin { o.chunkMinTokens = v }
+        if let v = chunkMax { o.chunkMaxTokens = v }
+        if let v = maxAnswer { o.maxAnswerTokens = v }
+        if let v = validation { o.validationFraction = v }
+        if let v = checkpointEvery { o.checkpointEvery = v }
+        if let v = dtype {
+            guard let d = TensorDType(rawValue: v) else { throw ValidationError("--dtype must be f16, bf16 or f32") }
+            o.dtype = d
+        }
+        if let e = epochs {
+            guard e > 0 else { throw ValidationError("--epochs must be positive") }
+            let trainSamples = Double(o.samples) * (1 - o.validationFraction)
+            o.steps = max(1, Int((e * trainSamples / Double(o.batchSize)).rounded()))
+        }
+        let problems = o.validate()
+        guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "; ")) }
+        return o
+    }
+
+    func run() throws {
+        let opts = try options()
+        guard output.hasSuffix(".cart") else { throw ValidationError("--output must end in .cart") }
+        if let t = threads {
+            guard t > 0 else { throw ValidationError("--threads must be at least 1") }
+            BLAS.threads = t
+        }
+        let logger = Logger(label: "cartridges.compile")
+        OpenBLASSetup.checkAndLog(logger: logger)
+        do {
+            let lm = try LanguageModel(path: model, logger: logger)
+            let runtime = try CartridgeRuntime(model: lm)
+            let docs = try DocumentIngest.read(URL(fileURLWithPath: source), logger: logger)
+            let out = URL(fileURLWithPath: output)
+            let work = workDir.map { URL(fileURLWithPath: $0) }
+            let s = try Compiler(runtime: runtime, options: opts, logger: logger).compile(documents: docs, output: out, workDirectory: work)
+            var report = """
+            compiled \(output): \(s.documents) documents, \(s.corpusTokens) corpus tokens -> \(opts.size) KV slots, \(s.outputBytes) bytes
+              self-study: \(s.samples) samples in \(String(format: "%.1f", s.synthesisSeconds)) s
+              training:   \(s.steps) steps on \(s.trainingTokens) tokens in \(String(format: "%.1f", s.trainingSeconds)) s
+            """
+            if let first = s.losses.first, let last = s.losses.last {
+                report += "\n  loss:       \(String(format: "%.4f", first)) -> \(String(format: "%.4f", last)) (steps run now: \(s.losses.count))"
+            }
+            if let a = s.validationLossInitial, let b = s.validationLossFinal {
+                report += "\n  validation: \(String(format: "%.4f", a)) -> \(String(format: "%.4f", b))"
+            } else if let b = s.validationLossFinal {
+                report += "\n  validation: \(String(format: "%.4f", b))"
+            }
+            report += "\n  total:      \(String(format: "%.1f", s.totalSeconds)) s\n"
+            FileHandle.standardError.write(Data(report.utf8))
+        } catch let e as CustomStringConvertible & Error {
+            throw ValidationError(e.description)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import CartridgeFormat
+
+/// What to optimize.
+public enum CompileObjective: String, Codable, Sendable, CaseIterable {
+    /// Context distillation on self-study conversations (the method).
+    case distill
+    /// Next-token prediction on the raw corpus (the baseline: memorizes, generalizes worse).
+    case nextToken = "next-token"
+}
+
+/// Every setting of a compile. Defaults compile a corpus of about 10k tokens in well under 30
+/// minutes on 2 cores. The options that change the result are hashed into the work directory, so
+/// a resumed compile never mixes settings.
+public struct CompileOptions: Codable, Sendable, Equatable {
+    /// KV slots p of the cartridge.
+    public var size = 128
+    /// Self-study conversations to synthesize.
+    public var samples = 512
+    /// Conversations per corpus window (they share its KV cache).
+    public var conversationsPerChunk = 16
+    /// Windows whose conversations decode together in one batch (larger batches use the matrix
+    /// units better; the batch is also the unit of resumption).
+    public var chunksPerBatch = 4
+    /// Corpus window lengths in tokens.
+    public var chunkMinTokens = 256
+    public var chunkMaxTokens = 768
+    /// Longest question (agent A) and answer (agent B), in tokens.
+    public var maxQuestionTokens = 64
+    public var maxAnswerTokens = 160
+    /// Sampling temperature of agent A.
+    public var questionTemperature: Float = 0.6
+    /// Teacher distribution: at most this many ids per position, cut once this mass is reached.
+    public var teacherTopK = 20
+    public var teacherMass: Float = 0.99
+    /// Optimizer steps and sequences per step.
+    public var steps = 160
+    public var batchSize = 8
+    public var learningRate: Float = 0.02
+    /// Fraction of the conversations held out for validation loss.
+    public var validationFraction = 0.1
+    public var objective = CompileObjective.distill
+    /// Sequence length of next-token training windows.
+    public var nextTokenWindow = 256
+    public var seed: UInt64 = 0
+    public var dtype = TensorDType.f16
+    /// Steps between checkpoints.
+    public var checkpointEvery = 10
+
+    public init() {}
+
+    /// Fast settings for the demo (a few minutes on 2 cores).
+    public static var quick: CompileOptions {
+        var o = CompileOptions()
+        o.samples = 64
+        o.conversationsPerChunk = 16
+        o.chunkMinTokens = 192
+        o.chunkMaxTokens = 384
+        o.maxAnswerTokens = 96
+        o.steps = 24
+        o.batchSize = 4
+        return o
+    }
+
+    /// Problems with the settings, in words a user can act on.
+    public func validate() -> [String] {
+        var problems: [String] = []
+        if size < 2 { problems.append("--size must be at least 2 (slot 0 is the attention sink)") }
+        if samples < 2 { problems.append("--samples must be at least 2") }
+        if conversationsPerChunk < 1 || chunksPerBatch < 1 { problems.append("conversations per chunk and chunks per batch must be at least 1") }
+        if chunkMinTokens < 16 || chunkMaxTokens < chunkMinTokens { problems.append("need 16 <= --chunk-min <= --chunk-max") }
+        if steps < 0 || batchSize < 1 { problems.append("need --steps >= 0 and --batch-size >= 1") }
+        if !(learningRate > 0) { problems.append("--lr must be positive") }
+        if !(validationFraction >= 0 && validationFraction < 0.9) { problems.append("--validation must be in [0, 0.9)") }
+        if teacherTopK < 1 || !(teacherMass > 0 && teacherMass <= 1) { problems.append("need teacher top-k >= 1 and 0 < mass <= 1") }
+        if checkpointEvery < 1 { problems.append("--checkpoint-every must be at least 1") }
+        return problems
+    }
+}

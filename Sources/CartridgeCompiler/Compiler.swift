@@ -1,0 +1,207 @@
+import CartridgeFormat
+import CartridgeKernels
+import CartridgeModel
+import CartridgeRuntime
+import CartridgeTraining
+import Crypto
+import Foundation
+import Logging
+
+/// What a compile measured.
+public struct CompileSummary: Sendable {
+    public var documents: Int
+    public var corpusTokens: Int
+    public var samples: Int
+    public var trainingTokens: Int
+    public var steps: Int
+    public var synthesisSeconds: Double
+    public var trainingSeconds: Double
+    public var totalSeconds: Double
+    /// Training loss at every step.
+    public var losses: [Double]
+    public var validationLossInitial: Double?
+    public var validationLossFinal: Double?
+    public var outputBytes: Int
+}
+
+/// Turns documents into a trained cartridge: self-study synthesis, then context distillation
+/// into a KV prefix (or, as a control, next-token training on the raw corpus). Everything
+/// finished is kept in the work directory; running the same compile again resumes there and
+/// gives the same result as an uninterrupted run.
+public final class Compiler: @unchecked Sendable {
+    public let runtime: CartridgeRuntime
+    public let options: CompileOptions
+    let logger: Logger
+
+    public init(runtime: CartridgeRuntime, options: CompileOptions, logger: Logger = Logger(label: "cartridges.compile")) {
+        self.runtime = runtime
+        self.options = options
+        self.logger = logger
+    }
+
+    /// The default work directory for an output file: `NAME.cart` → `NAME.cart.work/`.
+    public static func defaultWorkDirectory(for output: URL) -> URL {
+        output.deletingLastPathComponent().appendingPathComponent(output.lastPathComponent + ".work")
+    }
+
+    public func compile(documents: [Document], output: URL, workDirectory: URL? = nil) throws -> CompileSummary {
+        let start = Date()
+        let lm = runtime.model, tok = lm.tokenizer
+        let name = output.deletingPathExtension().lastPathComponent
+        // the job this work directory belongs to
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var job = try encoder.encode(options)
+        job += Data("|\(runtime.identity.fingerprint)|".utf8) + Data(documents.map { "\($0.path):\($0.sha256)" }.joined(separator: ",").utf8)
+        let work = try WorkDirectory(url: workDirectory ?? Self.defaultWorkDirectory(for: output), job: job)
+
+        var corpus: [Int] = []
+        for (i, d) in documents.enumerated() { corpus += tok.encode((i == 0 ? "" : "\n\n") + d.text, parseSpecial: false) }
+        let prefixIDs = CartridgeBuilder.prefixIDs(documents: documents, tokenizer: tok, size: options.size)
+        if prefixIDs.count < options.size {
+            logger.warning("the corpus has only \(prefixIDs.count) tokens with its header; the cartridge gets \(prefixIDs.count) slots")
+        }
+
+        // ---- data ----
+        let synthStart = Date()
+        var train: [TrainingSequence] = [], validation: [TrainingSequence] = []
+        var sampleCount = 0
+        switch options.objective {
+        case .distill:
+            let groups = try synthesize(corpus: corpus, work: work)
+            let valGroups = options.validationFraction > 0 && groups.count >= 2
+                ? max(1, Int((Double(groups.count) * options.validationFraction).rounded())) : 0
+            for (g, group) in groups.enumerated() {
+                let seqs = group.filter { !$0.answer.isEmpty }.map { SelfStudy.studentSequence($0, tokenizer: tok) }
+                if g >= groups.count - valGroups { validation += seqs } else { train += seqs }
+                sampleCount += group.count
+            }
+        case .nextToken:
+            let w = options.nextTokenWindow
+            var windows: [TrainingSequence] = []
+            var i = 0
+            while i + 2 <= corpus.count {
+                windows.append(.nextToken(Array(corpus[i..<min(corpus.count, i + w)])))
+                i += w
+            }
+            let valCount = options.validationFraction > 0 && windows.count >= 2 ? max(1, Int(Double(windows.count) * options.validationFraction)) : 0
+            train = Array(windows.dropLast(valCount))
+            validation = Array(windows.suffix(valCount))
+            sampleCount = windows.count
+        }
+        let synthesisSeconds = Date().timeIntervalSince(synthStart)
+        let trainingTokens = train.reduce(0) { $0 + $1.tokens.count }
+        logger.info("data: \(train.count) training and \(validation.count) validation sequences, \(trainingTokens) training tokens")
+
+        // ---- training ----
+        let trainStart = Date()
+        let prefix = TrainablePrefix(model: lm.model, ids: prefixIDs, frozen: 1)
+        let trainer = PrefixTrainer(model: lm.model)
+        let adam = Adam(config: AdamConfig(learningRate: options.learningRate), prefix: prefix)
+        let gK = FloatBuffer(count: prefix.keys.count), gV = FloatBuffer(count: prefix.values.count)
+        var firstStep = try work.loadCheckpoint(prefix: prefix, adam: adam) ?? 0
+        if firstStep > 0 { logger.info("resuming training at step \(firstStep) of \(options.steps)") }
+        firstStep = min(firstStep, options.steps)
+        let valInitial = firstStep == 0 ? validationLoss(validation, prefix: prefix, trainer: trainer) : nil
+        if let v = valInitial { work.log(["step": 0, "validation_loss": v]) }
+        var losses: [Double] = []
+        let progress = Progress("training", total: options.steps, unit: "steps")
+        if !train.isEmpty {
+            for step in firstStep..<options.steps {
+                let batch = Self.batch(step: step, of: train, size: options.batchSize, seed: options.seed)
+                let e = trainer.evaluate(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
+                adam.update(prefix: prefix, gradKeys: gK, gradValues: gV)
+                losses.append(e.loss)
+                work.log(["step": step + 1, "loss": e.loss])
+                progress.update(step + 1, note: String(format: "loss %.4f", e.loss))
+                if (step + 1) % options.checkpointEvery == 0 || step + 1 == options.steps {
+                    try work.saveCheckpoint(prefix: prefix, adam: adam, step: step + 1)
+                }
+            }
+        }
+        let valFinal = validationLoss(validation, prefix: prefix, trainer: trainer)
+        if let v = valFinal { work.log(["step": options.steps, "validation_loss": v]) }
+        let trainingSeconds = Date().timeIntervalSince(trainStart)
+
+        // ---- output ----
+        let embedder = try runtime.embedder()
+        let (chunks, vectors) = CartridgeBuilder.retrievalVectors(documents: documents, embedder: embedder)
+        var results: [String: JSONValue] = [
+            "steps": .number(Double(options.steps)),
+            "final_loss": losses.last.map { .number($0) } ?? .null,
+            "validation_loss_initial": valInitial.map { .number($0) } ?? .null,
+            "validation_loss_final": valFinal.map { .number($0) } ?? .null,
+            "samples": .number(Double(sampleCount)),
+            "training_tokens": .number(Double(trainingTokens)),
+            "synthesis_seconds": .number(synthesisSeconds),
+            "training_seconds": .number(trainingSeconds),
+        ]
+        if losses.count > 0 { results["loss_curve"] = .array(losses.map { .number($0) }) }
+        let recipeData = try JSONEncoder().encode(options)
+        let recipe = (try? JSONDecoder().decode([String: JSONValue].self, from: recipeData)) ?? [:]
+        let meta = CartridgeBuilder.metadata(name: name, runtime: runtime, length: prefix.length, frozen: prefix.frozen, dtype: options.dtype,
+                                             documents: documents, chunks: chunks, embeddingDimension: embedder.dimension,
+                                             recipe: recipe.merging(["method": .string("self-study " + options.objective.rawValue)]) { a, _ in a },
+                                             results: results)
+        try CartFile.write(Cartridge(metadata: meta, keys: prefix.keys.array, values: prefix.values.array, retrievalVectors: vectors), to: output)
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
+        return CompileSummary(documents: documents.count, corpusTokens: corpus.count, samples: sampleCount, trainingTokens: trainingTokens,
+                              steps: options.steps, synthesisSeconds: synthesisSeconds, trainingSeconds: trainingSeconds,
+                              totalSeconds: Date().timeIntervalSince(start), losses: losses,
+                              validationLossInitial: valInitial, validationLossFinal: valFinal, outputBytes: bytes)
+    }
+
+    /// Synthesizes the conversation batches not yet in the work directory. A batch is
+    /// `chunksPerBatch` windows of `conversationsPerChunk` conversations, decoded together and
+    /// stored as one line, so a resumed compile decodes exactly the same batches.
+    func synthesize(corpus: [Int], work: WorkDirectory) throws -> [[SelfStudySample]] {
+        let per = options.conversationsPerChunk, perBatch = per * options.chunksPerBatch
+        let windowCount = (options.samples + per - 1) / per
+        let batchCount = (options.samples + perBatch - 1) / perBatch
+        let chunks = CorpusChunker.chunks(tokens: corpus, count: windowCount, minTokens: options.chunkMinTokens,
+                                          maxTokens: options.chunkMaxTokens, seed: options.seed)
+        var batches = try work.loadGroups()
+        if batches.count > batchCount { batches = Array(batches.prefix(batchCount)) }
+        if !batches.isEmpty { logger.info("resuming synthesis: \(batches.count) of \(batchCount) batches already done") }
+        let study = SelfStudy(model: runtime.model, options: options)
+        let progress = Progress("self-study", total: options.samples, unit: "conversations")
+        progress.update(batches.reduce(0) { $0 + $1.count })
+        for b in batches.count..<batchCount {
+            let windows = (b * options.chunksPerBatch..<min(windowCount, (b + 1) * options.chunksPerBatch)).map { w in
+                SelfStudy.Window(chunk: chunks[w], chunkIndex: w, firstIndex: w * per, count: min(per, options.samples - w * per))
+            }
+            let batch = try study.conversations(windows: windows)
+            try work.append(group: batch)
+            batches.append(batch)
+            progress.update(batches.reduce(0) { $0 + $1.count })
+        }
+        // validation is split by window, so its conversations are about windows training never saw
+        var byWindow: [Int: [SelfStudySample]] = [:]
+        for s in batches.joined() { byWindow[s.chunk, default: []].append(s) }
+        return byWindow.keys.sorted().map { byWindow[$0]! }
+    }
+
+    /// The sequences of one step: a fixed permutation per epoch (from the seed), cut in batches.
+    static func batch(step: Int, of data: [TrainingSequence], size: Int, seed: UInt64) -> [TrainingSequence] {
+        let perEpoch = max(1, data.count / size)
+        let epoch = step / perEpoch, position = step % perEpoch
+        var order = Array(data.indices)
+        var rng = SplitMix64(seed: seed &+ 0x5EED &+ UInt64(epoch) &* 0x9E37_79B9)
+        order.shuffle(using: &rng)
+        return (0..<min(size, data.count)).map { data[order[(position * size + $0) % data.count]] }
+    }
+
+    /// Mean loss over the validation sequences (batches of 8, no gradient), or nil when there are none.
+    func validationLoss(_ seqs: [TrainingSequence], prefix: TrainablePrefix, trainer: PrefixTrainer) -> Double? {
+        guard !seqs.isEmpty else { return nil }
+        var total = 0.0, weight = 0.0
+        var i = 0
+        while i < seqs.count {
+            let e = trainer.evaluate(prefix: prefix, batch: Array(seqs[i..<min(seqs.count, i + 8)]))
+            total += e.loss * e.weight
+            weight += e.weight
+            i += 8
+        }
+        return weight > 0 ? total / weight : nil
+    }
+}

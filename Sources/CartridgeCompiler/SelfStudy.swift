@@ -1,0 +1,120 @@
+import CartridgeKernels
+import CartridgeModel
+import CartridgeRuntime
+import CartridgeTraining
+import Foundation
+
+/// One synthesized conversation: agent A's question and agent B's answer, as the exact token ids
+/// the model generated, with the teacher's distribution (B with the corpus window in context)
+/// at every answer token.
+public struct SelfStudySample: Codable, Sendable, Equatable {
+    public var index: Int
+    public var chunk: Int
+    public var kind: SeedKind
+    public var question: [Int]
+    public var answer: [Int]
+    public var teacher: [TeacherTopK]
+}
+
+/// Self-study: conversations about windows of the corpus, written by the frozen model itself.
+///
+/// For each window, the system turn `<|im_start|>system\n{window}<|im_end|>\n` is prefilled once;
+/// its KV cache is copied into every conversation of the window. Agent A reads it plus a seed
+/// prompt and writes a user message (sampled); agent B reads it plus A's message and answers
+/// (greedy); B's full-vocabulary distribution at each answer token is kept as top-k.
+public struct SelfStudy: Sendable {
+    public let model: LanguageModel
+    public let options: CompileOptions
+
+    public init(model: LanguageModel, options: CompileOptions) {
+        self.model = model
+        self.options = options
+    }
+
+    /// Conversations to synthesize about one corpus window.
+    public struct Window: Sendable {
+        public var chunk: CorpusChunk
+        public var chunkIndex: Int
+        /// Index of the window's first conversation (numbers them and seeds their sampling).
+        public var firstIndex: Int
+        public var count: Int
+
+        public init(chunk: CorpusChunk, chunkIndex: Int, firstIndex: Int, count: Int) {
+            self.chunk = chunk
+            self.chunkIndex = chunkIndex
+            self.firstIndex = firstIndex
+            self.count = count
+        }
+    }
+
+    /// The conversations of several windows, decoded together (one batch for the questions, one
+    /// for the answers). The same windows always give the same conversations, so a batch
+    /// synthesized again after an interruption is identical.
+    public func conversations(windows: [Window]) throws -> [SelfStudySample] {
+        let tok = model.tokenizer
+        var caches: [KVCache] = [], systemLengths: [Int] = [], kinds: [SeedKind] = [], owners: [(Window, Int)] = []
+        for w in windows {
+            let system = tok.encode("<|im_start|>system\n", parseSpecial: true) + w.chunk.ids + tok.encode("<|im_end|>\n", parseSpecial: true)
+            let capacity = system.count + 48 + options.maxQuestionTokens + options.maxAnswerTokens + 8
+            let base = model.model.makeCache(capacity: system.count)
+            _ = model.prefill(system, cache: base)
+            for j in 0..<w.count {
+                let c = model.model.makeCache(capacity: capacity)
+                c.copyPrefix(from: base, count: system.count)
+                caches.append(c)
+                systemLengths.append(system.count)
+                kinds.append(SeedKind.allCases[(w.firstIndex + j) % SeedKind.allCases.count])
+                owners.append((w, j))
+            }
+        }
+        let count = caches.count
+
+        // agent A: the user message
+        let seedTurns = kinds.map { tok.encode("<|im_start|>user\n\($0.prompt)<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true) }
+        let sampling = owners.map { w, j in
+            SamplingParameters(temperature: options.questionTemperature, topK: 0, topP: 0.95,
+                               seed: options.seed &* 1_000_003 &+ UInt64(w.firstIndex + j))
+        }
+        let questions = try model.generateBatch(prompts: seedTurns, caches: caches, maxTokens: options.maxQuestionTokens, sampling: sampling)
+            .map { g in g.stopped ? Array(g.ids.dropLast()) : g.ids }
+
+        // agent B: the answer, with the teacher's distribution at every token
+        for (c, n) in zip(caches, systemLengths) { c.truncate(to: n) }
+        let prompts = questions.map { Self.userTurn(question: $0, tokenizer: tok) }
+        var teacher = [[TeacherTopK]](repeating: [], count: count)
+        let vocab = model.config.vocabSize, k = options.teacherTopK, mass = options.teacherMass
+        let answers = try model.generateBatch(prompts: prompts, caches: caches, maxTokens: options.maxAnswerTokens,
+                                              sampling: Array(repeating: .greedy, count: count)) { s, logits in
+            teacher[s].append(TeacherTopK(logits: logits, count: vocab, k: k, mass: mass))
+        }
+        return (0..<count).map { i in
+            let (w, j) = owners[i]
+            return SelfStudySample(index: w.firstIndex + j, chunk: w.chunkIndex, kind: kinds[i], question: questions[i],
+                                   answer: answers[i].ids, teacher: teacher[i])
+        }
+    }
+
+    /// `<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n` with the question's exact ids.
+    public static func userTurn(question: [Int], tokenizer: Tokenizer) -> [Int] {
+        tokenizer.encode("<|im_start|>user\n", parseSpecial: true) + question
+            + tokenizer.encode("<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true)
+    }
+
+    /// The student's view of a conversation: no BOS, no system turn (the cartridge stands in for
+    /// it), the user turn and the answer; every answer token is supervised by the teacher's
+    /// distribution (question tokens are context only: they were sampled, not taught).
+    public static func studentSequence(_ s: SelfStudySample, tokenizer: Tokenizer) -> TrainingSequence {
+        let prompt = userTurn(question: s.question, tokenizer: tokenizer)
+        let tokens = prompt + s.answer
+        var ids = [[Int]](repeating: [], count: tokens.count), lps = [[Float]](repeating: [], count: tokens.count)
+        var weights = [Float](repeating: 0, count: tokens.count)
+        for (j, t) in s.teacher.enumerated() where j < s.answer.count {
+            // row prompt.count + j - 1 reads up to the token before answer token j
+            let row = prompt.count + j - 1
+            ids[row] = t.ids
+            lps[row] = t.logProbs
+            weights[row] = 1
+        }
+        return TrainingSequence(tokens: tokens, supervision: .distillation(ids: ids, logProbs: lps, weights: weights))
+    }
+}

@@ -1,0 +1,161 @@
+import CartridgeKernels
+import CartridgeTraining
+import Crypto
+import Foundation
+
+/// Errors about a compile's work directory.
+public enum WorkDirectoryError: Error, CustomStringConvertible, Equatable {
+    case settingsChanged(path: String)
+    case corruptCheckpoint(path: String, reason: String)
+    case io(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .settingsChanged(p):
+            return "the work directory \(p) holds a compile of other documents, model or settings; remove it, or pass another --work-dir"
+        case let .corruptCheckpoint(p, r): return "checkpoint \(p) is unusable (\(r)); remove it to restart training from the last synthesized data"
+        case let .io(p, r): return "cannot write \(p): \(r)"
+        }
+    }
+}
+
+/// Everything a compile keeps between runs, so that an interrupted compile (even `kill -9`)
+/// resumes without losing finished work:
+/// - `job.json`: the settings, corpus and model hashes this directory belongs to;
+/// - `samples.jsonl`: one line per finished group of conversations, appended and fsync'ed;
+///   a torn last line (a crash mid-write) is dropped on resume;
+/// - `checkpoint.bin`: prefix, Adam state and step, replaced atomically (temp, fsync, rename);
+/// - `log.jsonl`: training and validation losses by step.
+public final class WorkDirectory: @unchecked Sendable {
+    public let url: URL
+
+    public init(url: URL, job: Data) throws {
+        self.url = url
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let jobFile = url.appendingPathComponent("job.json")
+        if let existing = FileManager.default.contents(atPath: jobFile.path) {
+            guard existing == job else { throw WorkDirectoryError.settingsChanged(path: url.path) }
+        } else {
+            try Self.atomicWrite(job, to: jobFile)
+        }
+    }
+
+    // MARK: samples
+
+    var samplesFile: URL { url.appendingPathComponent("samples.jsonl") }
+
+    /// The finished groups, in order; drops (and truncates away) a torn last line.
+    public func loadGroups() throws -> [[SelfStudySample]] {
+        guard let data = FileManager.default.contents(atPath: samplesFile.path) else { return [] }
+        var groups: [[SelfStudySample]] = []
+        var goodEnd = 0
+        var lineStart = 0
+        let decoder = JSONDecoder()
+        for (i, byte) in data.enumerated() where byte == 0x0A {
+            guard let g = try? decoder.decode([SelfStudySample].self, from: data[lineStart..<i]) else { break }
+            groups.append(g)
+            goodEnd = i + 1
+            lineStart = i + 1
+        }
+        if goodEnd < data.count {
+            let h = try FileHandle(forWritingTo: samplesFile)
+            try h.truncate(atOffset: UInt64(goodEnd))
+            try h.synchronize()
+            try h.close()
+        }
+        return groups
+    }
+
+    /// Appends one group as one line and makes it durable before returning.
+    public func append(group: [SelfStudySample]) throws {
+        var line = try JSONEncoder().encode(group)
+        line.append(0x0A)
+        if !FileManager.default.fileExists(atPath: samplesFile.path) {
+            FileManager.default.createFile(atPath: samplesFile.path, contents: nil)
+        }
+        let h = try FileHandle(forWritingTo: samplesFile)
+        defer { try? h.close() }
+        try h.seekToEnd()
+        try h.write(contentsOf: line)
+        try h.synchronize()
+    }
+
+    // MARK: checkpoint
+
+    var checkpointFile: URL { url.appendingPathComponent("checkpoint.bin") }
+    private static let checkpointMagic: UInt32 = 0x5450_4B43  // "CKPT"
+
+    /// Saves the prefix tensors, the optimizer state and the step, atomically and checksummed.
+    public func saveCheckpoint(prefix: TrainablePrefix, adam: Adam, step: Int) throws {
+        var d = Data()
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
+        put(Self.checkpointMagic)
+        put(UInt64(step))
+        put(UInt64(prefix.keys.count))
+        d.append(UnsafeBufferPointer(start: prefix.keys.pointer, count: prefix.keys.count))
+        d.append(UnsafeBufferPointer(start: prefix.values.pointer, count: prefix.values.count))
+        let opt = adam.serialized()
+        put(UInt64(opt.count))
+        d.append(opt)
+        d.append(contentsOf: SHA256.hash(data: d))
+        try Self.atomicWrite(d, to: checkpointFile)
+    }
+
+    /// Restores a checkpoint into the prefix and optimizer; returns its step, or nil if none exists.
+    public func loadCheckpoint(prefix: TrainablePrefix, adam: Adam) throws -> Int? {
+        guard let d = FileManager.default.contents(atPath: checkpointFile.path) else { return nil }
+        let path = checkpointFile.path
+        guard d.count > 60 else { throw WorkDirectoryError.corruptCheckpoint(path: path, reason: "truncated") }
+        let body = d.prefix(d.count - 32)
+        guard Data(SHA256.hash(data: body)) == d.suffix(32) else { throw WorkDirectoryError.corruptCheckpoint(path: path, reason: "checksum mismatch") }
+        return try body.withUnsafeBytes { raw -> Int in
+            func u64(_ at: Int) -> UInt64 { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+            guard UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == Self.checkpointMagic else {
+                throw WorkDirectoryError.corruptCheckpoint(path: path, reason: "not a checkpoint")
+            }
+            let step = Int(u64(4)), n = Int(u64(12))
+            guard n == prefix.keys.count, 20 + 8 * n + 8 <= body.count else {
+                throw WorkDirectoryError.corruptCheckpoint(path: path, reason: "it holds \(n) values per tensor, the cartridge needs \(prefix.keys.count)")
+            }
+            UnsafeMutableRawPointer(prefix.keys.pointer).copyMemory(from: raw.baseAddress! + 20, byteCount: 4 * n)
+            UnsafeMutableRawPointer(prefix.values.pointer).copyMemory(from: raw.baseAddress! + 20 + 4 * n, byteCount: 4 * n)
+            let optLength = Int(u64(20 + 8 * n))
+            guard 28 + 8 * n + optLength == body.count else { throw WorkDirectoryError.corruptCheckpoint(path: path, reason: "bad optimizer length") }
+            try adam.restore(from: Data(body[(28 + 8 * n)...]))
+            return step
+        }
+    }
+
+    // MARK: log
+
+    /// Appends one JSON object as a line of log.jsonl.
+    public func log(_ object: [String: Any]) {
+        guard let line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        let file = url.appendingPathComponent("log.jsonl")
+        if !FileManager.default.fileExists(atPath: file.path) { FileManager.default.createFile(atPath: file.path, contents: nil) }
+        guard let h = try? FileHandle(forWritingTo: file) else { return }
+        defer { try? h.close() }
+        _ = try? h.seekToEnd()
+        try? h.write(contentsOf: line + Data([0x0A]))
+    }
+
+    /// Writes via a temporary file in the same directory, fsync, rename, fsync of the directory.
+    static func atomicWrite(_ data: Data, to url: URL) throws {
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+            throw WorkDirectoryError.io(path: tmp.path, reason: "cannot create")
+        }
+        do {
+            let h = try FileHandle(forWritingTo: tmp)
+            try h.write(contentsOf: data)
+            try h.synchronize()
+            try h.close()
+            guard rename(tmp.path, url.path) == 0 else { throw WorkDirectoryError.io(path: url.path, reason: String(cString: strerror(errno))) }
+            let dir = open(url.deletingLastPathComponent().path, O_RDONLY)
+            if dir >= 0 { fsync(dir); close(dir) }
+        } catch {
+            try? FileManager.default.removeItem(at: tmp)
+            throw error
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Sentence embeddings for retrieval (all-MiniLM-L6-v2).

@@ -1,0 +1,85 @@
+import CartridgeEmbedding
+import CartridgeFormat
+import CartridgeKernels
+import CartridgeModel
+import Foundation
+import Logging
+
+/// Makes cartridges without training: the paper's initialization (the KV cache of the corpus'
+/// first p tokens, rendered as a system message), plus retrieval vectors for every chunk.
+public enum CartridgeBuilder {
+    /// The version written into every cartridge's metadata.
+    public static let toolVersion = "cartridges 0.1.0"
+
+    /// `<|im_start|>system\n` followed by the documents (separated by blank lines), tokenized, cut
+    /// to `size` tokens (fewer if the corpus is shorter). No `<|im_end|>`: the cartridge is the
+    /// opening of a system message that the model reads as context.
+    public static func prefixIDs(documents: [Document], tokenizer: Tokenizer, size: Int) -> [Int] {
+        let header = tokenizer.encode("<|im_start|>system\n", parseSpecial: true)
+        var ids = header
+        for (i, d) in documents.enumerated() {
+            if ids.count >= size { break }
+            ids += tokenizer.encode((i == 0 ? "" : "\n\n") + d.text, parseSpecial: false)
+        }
+        return Array(ids.prefix(size))
+    }
+
+    /// Retrieval chunks of every document and their embeddings, (chunks, dimension).
+    public static func retrievalVectors(documents: [Document], embedder: MiniLMEmbedder) -> ([RetrievalChunk], [Float]) {
+        var chunks: [RetrievalChunk] = []
+        var vectors: [Float] = []
+        for (s, d) in documents.enumerated() {
+            for piece in TextChunker.chunks(d.text) {
+                chunks.append(RetrievalChunk(source: s, start: piece.start, end: piece.end, preview: String(piece.text.prefix(120))))
+                vectors += embedder.embed(piece.text)
+            }
+        }
+        return (chunks, vectors)
+    }
+
+    /// Metadata shared by every cartridge made by this tool.
+    public static func metadata(name: String, runtime: CartridgeRuntime, length: Int, frozen: Int, dtype: TensorDType,
+                                documents: [Document], chunks: [RetrievalChunk], embeddingDimension: Int,
+                                recipe: [String: JSONValue], results: [String: JSONValue]) -> CartridgeMetadata {
+        let c = runtime.model.config
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return CartridgeMetadata(
+            name: name, model: runtime.identity, layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim,
+            length: length, frozenSlots: frozen, dtype: dtype,
+            rope: RoPEConvention(layout: "adjacent-pairs", base: c.ropeBase, positions: "0..<\(length)", keysRotated: true),
+            tokenizerHash: runtime.model.tokenizer.fingerprint, toolVersion: toolVersion, createdAt: formatter.string(from: Date()),
+            recipe: recipe, results: results,
+            sources: documents.map { SourceDocument(path: $0.path, sha256: $0.sha256, bytes: $0.bytes) },
+            embeddingModel: "sentence-transformers/all-MiniLM-L6-v2", embeddingDimension: embeddingDimension, chunks: chunks)
+    }
+
+    /// An untrained cartridge of `size` slots for the documents.
+    public static func initialize(documents: [Document], runtime: CartridgeRuntime, size: Int, name: String,
+                                  dtype: TensorDType = .f16, logger: Logger = Logger(label: "cartridges.init")) throws -> Cartridge {
+        let lm = runtime.model
+        let ids = prefixIDs(documents: documents, tokenizer: lm.tokenizer, size: size)
+        if ids.count < size {
+            logger.warning("the corpus has only \(ids.count) tokens with its header; the cartridge gets \(ids.count) slots instead of \(size)")
+        }
+        let cache = lm.model.makeCache(capacity: ids.count)
+        _ = lm.prefill(ids, cache: cache)
+        let c = lm.config, p = ids.count
+        var keys = [Float](repeating: 0, count: c.layers * c.kvHeads * p * c.headDim), values = keys
+        for l in 0..<c.layers {
+            for h in 0..<c.kvHeads {
+                let off = (l * c.kvHeads + h) * p * c.headDim
+                for i in 0..<(p * c.headDim) {
+                    keys[off + i] = cache.key(layer: l, head: h)[i]
+                    values[off + i] = cache.value(layer: l, head: h)[i]
+                }
+            }
+        }
+        let embedder = try runtime.embedder()
+        let (chunks, vectors) = retrievalVectors(documents: documents, embedder: embedder)
+        let meta = metadata(name: name, runtime: runtime, length: p, frozen: 1, dtype: dtype, documents: documents, chunks: chunks,
+                            embeddingDimension: embedder.dimension,
+                            recipe: ["method": .string("init"), "prefix_tokens": .number(Double(p))], results: [:])
+        return Cartridge(metadata: meta, keys: keys, values: values, retrievalVectors: vectors)
+    }
+}

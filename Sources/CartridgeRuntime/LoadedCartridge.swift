@@ -1,0 +1,41 @@
+import CartridgeFormat
+import CartridgeKernels
+import Foundation
+
+/// A cartridge in memory, ready to be placed in front of the attention.
+public final class LoadedCartridge: @unchecked Sendable {
+    /// The file name without `.cart` (or a name given at creation).
+    public let name: String
+    public let metadata: CartridgeMetadata
+    /// (layers, kvHeads, length, headDim) post-RoPE keys
+    public let keys: FloatBuffer
+    /// (layers, kvHeads, length, headDim)
+    public let values: FloatBuffer
+
+    public init(name: String, metadata: CartridgeMetadata, keys: FloatBuffer, values: FloatBuffer) {
+        precondition(keys.count == metadata.layers * metadata.kvHeads * metadata.length * metadata.headDim && values.count == keys.count)
+        self.name = name
+        self.metadata = metadata
+        self.keys = keys
+        self.values = values
+    }
+
+    public convenience init(name: String, cartridge: Cartridge) {
+        self.init(name: name, metadata: cartridge.metadata, keys: FloatBuffer(cartridge.keys), values: FloatBuffer(cartridge.values))
+    }
+
+    /// Number of KV slots p.
+    public var length: Int { metadata.length }
+
+    /// Bytes of the f32 tensors in memory.
+    public var bytes: Int { keys.bytes + values.bytes }
+
+    /// Start of the (length, headDim) keys of one layer's KV head.
+    func key(layer: Int, head: Int) -> UnsafeMutablePointer<Float> {
+        keys.pointer + (layer * metadata.kvHeads + head) * metadata.length * metadata.headDim
+    }
+
+    func value(layer: Int, head: Int) -> UnsafeMutablePointer<Float> {
+        values.pointer + (layer * metadata.kvHeads + head) * metadata.length * metadata.headDim
+    }
+}

@@ -1,0 +1,71 @@
+import CartridgeKernels
+
+/// A cartridge found for a query.
+public struct RetrievalMatch: Sendable, Equatable {
+    /// Index of the cartridge in the index.
+    public var cartridge: Int
+    /// Best cosine similarity over the cartridge's chunk vectors.
+    public var score: Float
+    /// The chunk that scored best.
+    public var chunk: Int
+}
+
+/// Finds cartridges for a query vector. Scores are the maximum cosine similarity over each
+/// cartridge's chunk vectors (vectors are L2-normalized, so cosine is a dot product).
+/// `ExactIndex` searches every vector; an approximate index can replace it behind this protocol.
+public protocol RetrievalIndex: Sendable {
+    var dimension: Int { get }
+    var cartridgeCount: Int { get }
+    /// Adds one cartridge's chunk vectors, (n, dimension) row-major; returns its index.
+    mutating func add(vectors: [Float]) -> Int
+    /// The k best cartridges, best first (ties: lower index first).
+    func search(_ query: [Float], k: Int) -> [RetrievalMatch]
+}
+
+/// Exact search: one matrix-vector product (BLAS) over all chunk vectors.
+public struct ExactIndex: RetrievalIndex, @unchecked Sendable {
+    public let dimension: Int
+    /// (chunks, dimension) all chunk vectors
+    private var vectors: [Float] = []
+    /// owning cartridge of each chunk
+    private var owner: [Int] = []
+    /// first chunk of each cartridge
+    private var firstChunk: [Int] = []
+    public private(set) var cartridgeCount = 0
+
+    public init(dimension: Int) { self.dimension = dimension }
+
+    public mutating func add(vectors v: [Float]) -> Int {
+        precondition(v.count % dimension == 0, "vectors must be (n, dimension)")
+        let id = cartridgeCount
+        firstChunk.append(owner.count)
+        owner += Array(repeating: id, count: v.count / dimension)
+        vectors += v
+        cartridgeCount += 1
+        return id
+    }
+
+    public var chunkCount: Int { owner.count }
+
+    public func search(_ query: [Float], k: Int) -> [RetrievalMatch] {
+        precondition(query.count == dimension)
+        let n = owner.count
+        guard n > 0, k > 0 else { return [] }
+        var scores = [Float](repeating: 0, count: n)
+        vectors.withUnsafeBufferPointer { v in
+            query.withUnsafeBufferPointer { q in
+                scores.withUnsafeMutableBufferPointer { s in
+                    BLAS.gemv(m: n, n: dimension, a: v.baseAddress!, lda: dimension, x: q.baseAddress!, y: s.baseAddress!)
+                }
+            }
+        }
+        var best = [RetrievalMatch](repeating: RetrievalMatch(cartridge: 0, score: -.infinity, chunk: -1), count: cartridgeCount)
+        for i in 0..<n where scores[i] > best[owner[i]].score {
+            best[owner[i]] = RetrievalMatch(cartridge: owner[i], score: scores[i], chunk: i - firstChunk[owner[i]])
+        }
+        for c in 0..<cartridgeCount { best[c].cartridge = c }
+        return Array(best.filter { $0.chunk >= 0 }
+            .sorted { $0.score != $1.score ? $0.score > $1.score : $0.cartridge < $1.cartridge }
+            .prefix(k))
+    }
+}

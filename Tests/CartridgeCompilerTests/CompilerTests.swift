@@ -1,0 +1,120 @@
+@testable import CartridgeCompiler
+import CartridgeFormat
+import CartridgeModel
+import CartridgeTraining
+import Foundation
+import XCTest
+
+final class ChunkingTests: XCTestCase {
+    func testWindowsAreSeededSlicesOfTheCorpusWithinTheLengthRange() {
+        let tokens = Array(1000..<3000)
+        let a = CorpusChunker.chunks(tokens: tokens, count: 50, minTokens: 64, maxTokens: 300, seed: 7)
+        XCTAssertEqual(a, CorpusChunker.chunks(tokens: tokens, count: 50, minTokens: 64, maxTokens: 300, seed: 7))
+        XCTAssertNotEqual(a, CorpusChunker.chunks(tokens: tokens, count: 50, minTokens: 64, maxTokens: 300, seed: 8))
+        for c in a {
+            XCTAssertTrue((64...300).contains(c.ids.count))
+            XCTAssertEqual(c.ids, Array(tokens[c.start..<(c.start + c.ids.count)]))
+        }
+        XCTAssertGreaterThan(Set(a.map(\.ids.count)).count, 10, "lengths vary")
+    }
+
+    func testAShortCorpusGivesWholeCorpusWindows() {
+        let c = CorpusChunker.chunks(tokens: [1, 2, 3], count: 2, minTokens: 64, maxTokens: 128, seed: 0)
+        XCTAssertEqual(c.map(\.ids), [[1, 2, 3], [1, 2, 3]])
+    }
+
+    func testStudentSequenceSupervisesEveryAnswerTokenFromThePreviousRow() throws {
+        let tok = try CompilerTestSupport.model().tokenizer
+        let sample = SelfStudySample(index: 0, chunk: 0, kind: .question, question: [100, 101], answer: [7, 8, 2],
+                                     teacher: [TeacherTopK(ids: [7, 9], logProbs: [-0.1, -3]), TeacherTopK(ids: [8], logProbs: [-0.01]),
+                                               TeacherTopK(ids: [2], logProbs: [-0.2])])
+        let seq = SelfStudy.studentSequence(sample, tokenizer: tok)
+        let prompt = SelfStudy.userTurn(question: [100, 101], tokenizer: tok)
+        XCTAssertEqual(seq.tokens, prompt + [7, 8, 2])
+        XCTAssertEqual(prompt.first, tok.id(forToken: "<|im_start|>"), "no BOS, no system turn")
+        guard case let .distillation(ids, _, weights) = seq.supervision else { return XCTFail("expected distillation") }
+        XCTAssertEqual(weights.enumerated().filter { $0.element > 0 }.map(\.offset), [prompt.count - 1, prompt.count, prompt.count + 1])
+        XCTAssertEqual(ids[prompt.count - 1], [7, 9])
+    }
+
+    func testEveryStepBatchIsDeterministicAndEachEpochCoversTheData() {
+        let data = (0..<10).map { TrainingSequence.nextToken([$0, $0 + 1]) }
+        var seen: [[Int]] = []
+        for step in 0..<5 { seen += Compiler.batch(step: step, of: data, size: 2, seed: 3).map(\.tokens) }
+        XCTAssertEqual(Set(seen.map { $0[0] }), Set(0..<10), "one epoch of 5 steps x 2 covers all 10")
+        XCTAssertEqual(Compiler.batch(step: 7, of: data, size: 2, seed: 3), Compiler.batch(step: 7, of: data, size: 2, seed: 3))
+    }
+}
+
+/// Kills a tiny real compile with SIGKILL and runs it again: it must finish from the work
+/// directory and produce the same cartridge as an uninterrupted run.
+final class ResumeTests: XCTestCase {
+    func testAKilledCompileResumesAndMatchesAnUninterruptedOne() throws {
+        _ = try CompilerTestSupport.model()
+        let exe = CompilerTestSupport.executable
+        guard FileManager.default.isExecutableFile(atPath: exe.path) else {
+            if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" { XCTFail("no executable at \(exe.path): run `make build`") }
+            throw XCTSkip("cartridge-compile not built")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("compile-resume-\(UUID().uuidString)")
+        let docs = dir.appendingPathComponent("docs")
+        try FileManager.default.createDirectory(at: docs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "The lighthouse on Skerry Point was built in 1871 by Anna Lind. Its lamp burns whale oil and can be seen for 18 nautical miles. The keeper, Tomas Berg, keeps a red logbook of every ship that passes."
+            .write(to: docs.appendingPathComponent("lighthouse.txt"), atomically: true, encoding: .utf8)
+        let args = ["--size", "24", "--samples", "6", "--per-chunk", "2", "--chunks-per-batch", "1", "--steps", "6", "--batch-size", "2", "--checkpoint-every", "1",
+                    "--chunk-min", "32", "--chunk-max", "48", "--max-answer", "12", "--validation", "0.34", "--dtype", "f32", "--seed", "5"]
+        func run(_ out: URL, killAfter: ((URL) -> Bool)? = nil) throws -> Int32 {
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = [docs.path, "-o", out.path] + args
+            p.standardError = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            if let cond = killAfter {
+                let work = Compiler.defaultWorkDirectory(for: out)
+                let deadline = Date().addingTimeInterval(300)
+                while p.isRunning && !cond(work) && Date() < deadline { usleep(20_000) }
+                if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            }
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+        // uninterrupted reference
+        let reference = dir.appendingPathComponent("reference.cart")
+        XCTAssertEqual(try run(reference), 0)
+        // killed during synthesis (after the first group is durable), then during training
+        let resumed = dir.appendingPathComponent("resumed.cart")
+        _ = try run(resumed) { work in
+            ((try? String(contentsOf: work.appendingPathComponent("samples.jsonl"), encoding: .utf8))?.filter { $0 == "\n" }.count ?? 0) >= 1
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: resumed.path), "no output before the compile is complete")
+        _ = try run(resumed) { work in FileManager.default.fileExists(atPath: work.appendingPathComponent("checkpoint.bin").path) }
+        XCTAssertEqual(try run(resumed), 0)
+        let a = try CartFile.read(from: reference), b = try CartFile.read(from: resumed)
+        XCTAssertEqual(a.keys.map(\.bitPattern), b.keys.map(\.bitPattern), "resumed keys differ from an uninterrupted compile")
+        XCTAssertEqual(a.values.map(\.bitPattern), b.values.map(\.bitPattern))
+        XCTAssertEqual(a.metadata.results["final_loss"], b.metadata.results["final_loss"])
+        let work = Compiler.defaultWorkDirectory(for: reference)
+        let groups = try String(contentsOf: work.appendingPathComponent("samples.jsonl"), encoding: .utf8).filter { $0 == "\n" }.count
+        XCTAssertEqual(groups, 3, "6 samples in groups of 2")
+    }
+}
+
+enum CompilerTestSupport {
+    private static let loaded: Result<LanguageModel, Error> = Result { try LanguageModel() }
+
+    static func model() throws -> LanguageModel {
+        switch loaded {
+        case let .success(m): return m
+        case let .failure(e):
+            if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" { throw e }
+            throw XCTSkip("default model unavailable (\(e)); run `make setup`")
+        }
+    }
+
+    static var executable: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/release/cartridge-compile")
+    }
+}

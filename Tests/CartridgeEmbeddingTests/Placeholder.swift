@@ -1,5 +1,0 @@
-import XCTest
-
-final class CartridgeEmbeddingPlaceholderTests: XCTestCase {
-    func testModuleBuilds() {}
-}

@@ -1,5 +1,0 @@
-import XCTest
-
-final class CartridgeFormatPlaceholderTests: XCTestCase {
-    func testModuleBuilds() {}
-}

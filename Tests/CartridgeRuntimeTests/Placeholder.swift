@@ -1,5 +1,0 @@
-import XCTest
-
-final class CartridgeRuntimePlaceholderTests: XCTestCase {
-    func testModuleBuilds() {}
-}

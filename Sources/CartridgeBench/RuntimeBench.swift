@@ -25,13 +25,7 @@ struct RuntimeBench: ParsableCommand {
         let sentence = "The lighthouse keeper wrote down the tides, the ships and the weather of every night in a red notebook. "
         let text = String(repeating: sentence, count: corpus / 18 + 10)
         let corpusIDs = Array(lm.tokenizer.encode("<|im_start|>system\n", parseSpecial: true) + lm.tokenizer.encode(text, parseSpecial: false)).prefix(corpus)
-        let cache = lm.model.makeCache(capacity: slots)
-        _ = lm.prefill(Array(corpusIDs.prefix(slots)), cache: cache)
-        var keys = [Float](), values = [Float]()
-        for l in 0..<c.layers { for h in 0..<c.kvHeads {
-            keys += Array(UnsafeBufferPointer(start: cache.key(layer: l, head: h), count: slots * c.headDim))
-            values += Array(UnsafeBufferPointer(start: cache.value(layer: l, head: h), count: slots * c.headDim))
-        } }
+        let (keys, values) = CartridgeBuilder.kvTensors(model: lm.model, ids: Array(corpusIDs.prefix(slots)))
         let dim = 384
         let vectors = (0..<8).flatMap { _ in randomUnitVector(dim) }
         let chunks = (0..<8).map { _ in RetrievalChunk(source: 0, start: 0, end: 0, preview: "") }

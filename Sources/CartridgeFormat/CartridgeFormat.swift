@@ -82,9 +82,11 @@ public struct SourceDocument: Codable, Sendable, Equatable {
 public struct RetrievalChunk: Codable, Sendable, Equatable {
     /// Index into `CartridgeMetadata.sources`.
     public var source: Int
-    /// Start of the chunk: a UTF-8 byte offset into the source document (inclusive).
+    /// Start of the chunk: a UTF-8 byte offset into the source document's text (inclusive).
     public var start: Int
-    /// End of the chunk: a UTF-8 byte offset into the source document (exclusive).
+    /// End of the chunk: a UTF-8 byte offset into the source document's text (exclusive).
+    /// Usually at most the document's `bytes`; beyond it when invalid UTF-8 in the document was
+    /// replaced by U+FFFD (3 bytes) before chunking.
     public var end: Int
     /// The beginning of the chunk's text, for people.
     public var preview: String
@@ -209,7 +211,6 @@ public struct CartridgeMetadata: Codable, Sendable, Equatable {
     /// Why the metadata is inconsistent, or nil when it is sound. Checks ranges and references
     /// only; the tensors are checked against it elsewhere.
     func problem() -> String? {
-        if model.name.isEmpty { return "model.name is empty" }
         if !isHex(model.fingerprint) { return "model.fingerprint \"\(model.fingerprint.prefix(80))\" is not a hexadecimal hash" }
         if layers < 1 { return "layers is \(layers), must be at least 1" }
         if kvHeads < 1 { return "kvHeads is \(kvHeads), must be at least 1" }
@@ -234,8 +235,10 @@ public struct CartridgeMetadata: Codable, Sendable, Equatable {
             guard c.source >= 0 && c.source < sources.count else {
                 return "chunks[\(i)].source is \(c.source), but there are \(sources.count) sources"
             }
-            guard c.start >= 0 && c.start <= c.end && c.end <= sources[c.source].bytes else {
-                return "chunks[\(i)] covers bytes \(c.start)..<\(c.end), outside 0...\(sources[c.source].bytes) of sources[\(c.source)]"
+            // no upper bound: a document with invalid UTF-8 is chunked after U+FFFD replacement,
+            // so its text can be longer than its `bytes`
+            guard c.start >= 0 && c.start <= c.end else {
+                return "chunks[\(i)] covers bytes \(c.start)..<\(c.end); need 0 <= start <= end"
             }
         }
         return nil

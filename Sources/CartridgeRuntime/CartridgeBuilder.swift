@@ -54,6 +54,24 @@ public enum CartridgeBuilder {
             embeddingModel: "sentence-transformers/all-MiniLM-L6-v2", embeddingDimension: embeddingDimension, chunks: chunks)
     }
 
+    /// Keys and values, each (layers, kvHeads, p, headDim), of the KV cache the model builds over
+    /// `ids` at positions 0..<p: the paper's initialization of a cartridge.
+    public static func kvTensors(model: LlamaModel, ids: [Int]) -> (keys: [Float], values: [Float]) {
+        let cache = model.makeCache(capacity: ids.count)
+        _ = model.forward(tokens: [ids], caches: [cache])
+        let c = model.config, n = ids.count * c.headDim
+        var keys: [Float] = [], values: [Float] = []
+        keys.reserveCapacity(c.layers * c.kvHeads * n)
+        values.reserveCapacity(c.layers * c.kvHeads * n)
+        for l in 0..<c.layers {
+            for h in 0..<c.kvHeads {
+                keys += UnsafeBufferPointer(start: cache.key(layer: l, head: h), count: n)
+                values += UnsafeBufferPointer(start: cache.value(layer: l, head: h), count: n)
+            }
+        }
+        return (keys, values)
+    }
+
     /// An untrained cartridge of `size` slots for the documents.
     public static func initialize(documents: [Document], runtime: CartridgeRuntime, size: Int, name: String,
                                   dtype: TensorDType = .f16, logger: Logger = Logger(label: "cartridges.init")) throws -> Cartridge {
@@ -62,19 +80,8 @@ public enum CartridgeBuilder {
         if ids.count < size {
             logger.warning("the corpus has only \(ids.count) tokens with its header; the cartridge gets \(ids.count) slots instead of \(size)")
         }
-        let cache = lm.model.makeCache(capacity: ids.count)
-        _ = lm.prefill(ids, cache: cache)
-        let c = lm.config, p = ids.count
-        var keys = [Float](repeating: 0, count: c.layers * c.kvHeads * p * c.headDim), values = keys
-        for l in 0..<c.layers {
-            for h in 0..<c.kvHeads {
-                let off = (l * c.kvHeads + h) * p * c.headDim
-                for i in 0..<(p * c.headDim) {
-                    keys[off + i] = cache.key(layer: l, head: h)[i]
-                    values[off + i] = cache.value(layer: l, head: h)[i]
-                }
-            }
-        }
+        let (keys, values) = kvTensors(model: lm.model, ids: ids)
+        let p = ids.count
         let embedder = try runtime.embedder()
         let (chunks, vectors) = retrievalVectors(documents: documents, embedder: embedder)
         let meta = metadata(name: name, runtime: runtime, length: p, frozen: 1, dtype: dtype, documents: documents, chunks: chunks,

@@ -10,7 +10,9 @@ final class CommandLineTests: XCTestCase {
         return repo.appendingPathComponent(".build/release/cartridge")
     }
 
-    func run(_ args: [String]) throws -> Run {
+    func run(_ args: [String]) throws -> Run { try Self.run(args) }
+
+    static func run(_ args: [String]) throws -> Run {
         guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
             if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" {
                 XCTFail("no executable at \(Self.binary.path): build it with `make build`")
@@ -77,5 +79,53 @@ final class CommandLineTests: XCTestCase {
         let outOfRange = try run(["logits", "--ids", "1,99999999"])
         XCTAssertNotEqual(outOfRange.status, 0)
         XCTAssertTrue(outOfRange.stderr.contains("99999999"), outOfRange.stderr)
+    }
+}
+
+/// The cartridge commands as later checks call them: init, ask (given and retrieved), inspect, embed.
+final class CartridgeCommandLineTests: XCTestCase {
+    func testInitAskInspectAndEmbed() throws {
+        let cli = CommandLineTests.self
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
+        let docs = dir.appendingPathComponent("docs"), carts = dir.appendingPathComponent("carts")
+        try FileManager.default.createDirectory(at: docs, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: carts, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "The lighthouse on Skerry Point was built in 1871 by the engineer Anna Lind.".write(to: docs.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        let cart = carts.appendingPathComponent("skerry.cart").path
+
+        let made = try cli.run(["init", docs.path, "-o", cart, "--size", "16"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+
+        let ask = try cli.run(["ask", "--cartridge", cart, "--max-tokens", "8", "When was the lighthouse built?", "--json"])
+        XCTAssertEqual(ask.status, 0, ask.stderr)
+        let a = try JSONSerialization.jsonObject(with: Data(ask.stdout.utf8)) as! [String: Any]
+        XCTAssertNotNil(a["answer"] as? String)
+        XCTAssertEqual(a["prefix_tokens"] as? Int, 16)
+        XCTAssertEqual((a["cartridges"] as! [[String: Any]]).first?["name"] as? String, "skerry")
+
+        let retrieved = try cli.run(["ask", "--cartridges", carts.path, "--top", "1", "--max-tokens", "4", "Who built the lighthouse?", "--json"])
+        XCTAssertEqual(retrieved.status, 0, retrieved.stderr)
+        let r = try JSONSerialization.jsonObject(with: Data(retrieved.stdout.utf8)) as! [String: Any]
+        let first = (r["cartridges"] as! [[String: Any]]).first!
+        XCTAssertEqual(first["name"] as? String, "skerry")
+        XCTAssertGreaterThan(first["score"] as! Double, 0.2)
+
+        let inspect = try cli.run(["inspect", cart, "--json"])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
+        var broken = try Data(contentsOf: URL(fileURLWithPath: cart))
+        broken[broken.count / 2] ^= 0xFF
+        let bad = dir.appendingPathComponent("bad.cart")
+        try broken.write(to: bad)
+        let failed = try cli.run(["inspect", bad.path])
+        XCTAssertNotEqual(failed.status, 0)
+        XCTAssertTrue(failed.stderr.lowercased().contains("checksum"), failed.stderr)
+
+        let embed = try cli.run(["embed", "--text", "hello world", "--json"])
+        XCTAssertEqual(embed.status, 0, embed.stderr)
+        let e = try JSONSerialization.jsonObject(with: Data(embed.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual((e["embedding"] as! [Double]).count, 384)
+        XCTAssertEqual((e["ids"] as! [Int]).first, 101)
     }
 }

@@ -14,14 +14,8 @@ final class CompositionTests: XCTestCase {
         let lm = rt.model
         let docs = [Document(path: "a.txt", text: RuntimeTestSupport.documents[0].1, sha256: "", bytes: 0)]
         let ids = CartridgeBuilder.prefixIDs(documents: docs, tokenizer: lm.tokenizer, size: 24)
-        let cache = lm.model.makeCache(capacity: ids.count)
-        _ = lm.prefill(ids, cache: cache)
         let c = lm.config
-        var keys: [Float] = [], values: [Float] = []
-        for l in 0..<c.layers { for h in 0..<c.kvHeads {
-            keys += Array(UnsafeBufferPointer(start: cache.key(layer: l, head: h), count: ids.count * c.headDim))
-            values += Array(UnsafeBufferPointer(start: cache.value(layer: l, head: h), count: ids.count * c.headDim))
-        } }
+        let (keys, values) = CartridgeBuilder.kvTensors(model: lm.model, ids: ids)
         let meta = CartridgeBuilder.metadata(name: "a", runtime: rt, length: ids.count, frozen: 1, dtype: .f32, documents: docs,
                                              chunks: [], embeddingDimension: 384, recipe: [:], results: [:])
         let cart = LoadedCartridge(name: "a", metadata: meta, keys: FloatBuffer(keys), values: FloatBuffer(values))
@@ -42,14 +36,7 @@ final class CompositionTests: XCTestCase {
         func cartridge(_ i: Int, size: Int) throws -> LoadedCartridge {
             let docs = [Document(path: "\(i).txt", text: RuntimeTestSupport.documents[i].1, sha256: "", bytes: 0)]
             let ids = CartridgeBuilder.prefixIDs(documents: docs, tokenizer: lm.tokenizer, size: size)
-            let cache = lm.model.makeCache(capacity: ids.count)
-            _ = lm.prefill(ids, cache: cache)
-            let c = lm.config
-            var keys: [Float] = [], values: [Float] = []
-            for l in 0..<c.layers { for h in 0..<c.kvHeads {
-                keys += Array(UnsafeBufferPointer(start: cache.key(layer: l, head: h), count: ids.count * c.headDim))
-                values += Array(UnsafeBufferPointer(start: cache.value(layer: l, head: h), count: ids.count * c.headDim))
-            } }
+            let (keys, values) = CartridgeBuilder.kvTensors(model: lm.model, ids: ids)
             let meta = CartridgeBuilder.metadata(name: "\(i)", runtime: rt, length: ids.count, frozen: 1, dtype: .f32, documents: docs,
                                                  chunks: [], embeddingDimension: 384, recipe: [:], results: [:])
             return LoadedCartridge(name: "\(i)", metadata: meta, keys: FloatBuffer(keys), values: FloatBuffer(values))

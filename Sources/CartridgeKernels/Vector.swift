@@ -10,9 +10,18 @@ public enum Vector {
             acc1 += UnsafeRawPointer(a + i + 16).loadUnaligned(as: SIMD16<Float>.self) * UnsafeRawPointer(b + i + 16).loadUnaligned(as: SIMD16<Float>.self)
             i += 32
         }
-        var s = (acc0 + acc1).sum()
+        var s = horizontalSum(acc0 + acc1)
         while i < n { s += a[i] * b[i]; i += 1 }
         return s
+    }
+
+    /// Sum of the 16 lanes by halving (vector adds), instead of `SIMD.sum()`'s generic lane loop.
+    @inline(__always)
+    public static func horizontalSum(_ v: SIMD16<Float>) -> Float {
+        let v8 = v.lowHalf + v.highHalf
+        let v4 = v8.lowHalf + v8.highHalf
+        let v2 = v4.lowHalf + v4.highHalf
+        return v2[0] + v2[1]
     }
 
     /// sum_i a[i]^2
@@ -25,7 +34,7 @@ public enum Vector {
         var acc = SIMD16<Float>()
         var i = 0
         while i + 16 <= n { acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self); i += 16 }
-        var s = acc.sum()
+        var s = horizontalSum(acc)
         while i < n { s += a[i]; i += 1 }
         return s
     }

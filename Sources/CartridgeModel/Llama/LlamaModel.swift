@@ -88,18 +88,30 @@ public final class LlamaModel: @unchecked Sendable {
             Linear.forward([(w.wq, q.pointer), (w.wk, k.pointer), (w.wv, v.pointer)], x: xn.pointer, rows: rows)
             RoPE.forward(q.pointer, table: rope, heads: c.heads, stride: qDim)
             RoPE.forward(k.pointer, table: rope, heads: c.kvHeads, stride: kvDim)
-            for (s, cache) in caches.enumerated() {
-                let r0 = starts[s], n = tokens[s].count, past = cache.count
+            // Each sequence appends its keys and values and attends over its own cache. When every
+            // sequence brings at most a few queries (batched decoding) the attention runs as plain
+            // loops, so the sequences can run on all cores (no BLAS inside).
+            let (kp, vp, qp, ap) = (k.pointer, v.pointer, q.pointer, att.pointer)
+            let attend = { (s: Int, scratch: UnsafeMutablePointer<Float>) in
+                let cache = caches[s], r0 = starts[s], n = tokens[s].count, past = cache.count
                 for h in 0..<c.kvHeads {  // append this sequence's keys and values
                     let kc = cache.key(layer: l, head: h), vc = cache.value(layer: l, head: h)
                     for t in 0..<n {
-                        (kc + (past + t) * hd).update(from: k.pointer + (r0 + t) * kvDim + h * hd, count: hd)
-                        (vc + (past + t) * hd).update(from: v.pointer + (r0 + t) * kvDim + h * hd, count: hd)
+                        (kc + (past + t) * hd).update(from: kp + (r0 + t) * kvDim + h * hd, count: hd)
+                        (vc + (past + t) * hd).update(from: vp + (r0 + t) * kvDim + h * hd, count: hd)
                     }
                 }
-                Attention.forward(out: att.pointer + r0 * qDim, scores: scores.pointer,
-                                  q: q.pointer + r0 * qDim, cache: cache, layer: l,
+                Attention.forward(out: ap + r0 * qDim, scores: scratch, q: qp + r0 * qDim, cache: cache, layer: l,
                                   queries: n, past: past, heads: c.heads, headDim: hd)
+            }
+            if caches.count > 1 && maxLen <= Attention.smallQueries {
+                ParallelFor.shared.run(caches.count, keepWarm: rows <= QuantizedMatrix.maxRows) { s in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: maxLen * maxKeys)
+                    defer { scratch.deallocate() }
+                    attend(s, scratch)
+                }
+            } else {
+                for s in caches.indices { attend(s, scores.pointer) }
             }
             w.wo.forward(out: proj.pointer, x: att.pointer, rows: rows)
             Vector.add(proj.pointer, into: x.pointer, rows * dim)

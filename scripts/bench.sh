@@ -52,3 +52,6 @@ for path in sys.argv[1:]:
     print(f"{r['prefix']:>6}{r['seconds_per_step']:9.2f}{r['tokens_per_s']:8.0f}{r['gflop_s']:9.0f}{100 * r['fraction_of_peak']:8.0f}%"
           f"{r['peak_rss_mib']:7.0f} MiB{t:16.2f}{t / r['seconds_per_step']:10.2f}x")
 PY
+
+echo "== runtime: cartridge load, retrieval, decoding after a 512-slot cartridge vs a 4,096-token corpus in context"
+$BIN/cartridge-bench runtime --json | tee "$OUT/runtime.json"

@@ -70,8 +70,10 @@ public final class ParallelFor: @unchecked Sendable {
         jobLock.lock()
         current = job
         jobLock.unlock()
-        generation.add(1, ordering: .releasing)
-        let asleep = sleeping.exchange(0, ordering: .acquiring)
+        // sequentially consistent with the workers' announcement below: either a worker sees this
+        // generation, or this exchange sees its announcement and wakes it
+        generation.add(1, ordering: .sequentiallyConsistent)
+        let asleep = sleeping.exchange(0, ordering: .sequentiallyConsistent)
         for _ in 0..<asleep { wake.signal() }
         job.work()
         while job.finished.load(ordering: .acquiring) < count {}
@@ -90,10 +92,22 @@ public final class ParallelFor: @unchecked Sendable {
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
                 if spins & 1023 == 0, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 > spinBudget {
-                    sleeping.add(1, ordering: .releasing)
-                    // A run() that began before this announcement is seen here; one that begins
-                    // after it signals. A leftover signal only costs one extra spin round.
-                    if generation.load(ordering: .acquiring) == seen { wake.wait() }
+                    sleeping.add(1, ordering: .sequentiallyConsistent)
+                    if generation.load(ordering: .sequentiallyConsistent) == seen {
+                        wake.wait()
+                    } else {
+                        // A job came after all: withdraw the announcement, or, when run() already
+                        // counted it, take the signal it sent. Leaving that signal in the semaphore
+                        // would let a later wait() return at once: a worker that never sleeps and
+                        // keeps a core from BLAS (seen as a 3x slower training step).
+                        var n = sleeping.load(ordering: .sequentiallyConsistent)
+                        while true {
+                            if n == 0 { wake.wait(); break }
+                            let (done, now) = sleeping.compareExchange(expected: n, desired: n - 1, ordering: .sequentiallyConsistent)
+                            if done { break }
+                            n = now
+                        }
+                    }
                     start = DispatchTime.now().uptimeNanoseconds
                     spinBudget = spinSeconds
                 }

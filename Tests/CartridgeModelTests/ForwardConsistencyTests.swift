@@ -40,6 +40,17 @@ final class ForwardConsistencyTests: XCTestCase {
         }
     }
 
+    func testBatchGenerationEndsASequenceWhenToldAndLeavesTheOthersAlone() throws {
+        let lm = try TestModel.model()
+        let prompts = ["What is 2+2?", "Name a color."].map { lm.chatIDs([ChatMessage(.user, $0)]) }
+        let full = try lm.generateBatch(prompts: prompts, maxTokens: 12, sampling: [.greedy, .greedy])
+        let cut = try lm.generateBatch(prompts: prompts, maxTokens: 12, sampling: [.greedy, .greedy],
+                                       finished: { s, ids in s == 0 && ids.count == 3 })
+        XCTAssertEqual(cut[0].ids, Array(full[0].ids.prefix(3)))
+        XCTAssertFalse(cut[0].stopped)
+        XCTAssertEqual(cut[1].ids, full[1].ids)
+    }
+
     func testSeededSamplingIsReproducibleAndVaries() throws {
         let lm = try TestModel.model()
         let p = lm.chatIDs([ChatMessage(.user, "Write one sentence about the sea.")])

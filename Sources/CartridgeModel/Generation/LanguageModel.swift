@@ -90,10 +90,12 @@ public final class LanguageModel: @unchecked Sendable {
     /// Generates continuations of several prompts together: prompts are prefilled one by one
     /// (after whatever their caches already hold), then all live sequences decode in one batched
     /// forward per step. `observe(sequence, logits)` sees every logits row before its token is
-    /// chosen (for example to record a teacher's distribution).
+    /// chosen (for example to record a teacher's distribution); `finished(sequence, ids)` can end
+    /// a sequence early after any token (its `stopped` stays false).
     public func generateBatch(prompts: [[Int]], caches: [KVCache]? = nil, maxTokens: Int,
                               sampling: [SamplingParameters],
-                              observe: ((Int, UnsafePointer<Float>) -> Void)? = nil) throws -> [Generation] {
+                              observe: ((Int, UnsafePointer<Float>) -> Void)? = nil,
+                              finished: ((Int, [Int]) -> Bool)? = nil) throws -> [Generation] {
         precondition(sampling.count == prompts.count)
         let caches = caches ?? prompts.map { model.makeCache(capacity: $0.count + maxTokens) }
         for (p, c) in zip(prompts, caches) where c.remaining < p.count + maxTokens {
@@ -110,7 +112,9 @@ public final class LanguageModel: @unchecked Sendable {
             observe?(s, logits.pointer)
             let t = samplers[s].sample(logits.pointer, count: config.vocabSize)
             outputs[s].append(t)
-            if stopTokens.contains(t) { stoppedFlags[s] = true; done[s] = true } else if maxTokens <= 1 { done[s] = true } else { live.append(s); next.append(t) }
+            if stopTokens.contains(t) { stoppedFlags[s] = true; done[s] = true }
+            else if maxTokens <= 1 || finished?(s, outputs[s]) == true { done[s] = true }
+            else { live.append(s); next.append(t) }
         }
         while !live.isEmpty {
             let logits = model.forward(tokens: next.map { [$0] }, caches: live.map { caches[$0] })
@@ -120,7 +124,7 @@ public final class LanguageModel: @unchecked Sendable {
                 let t = samplers[s].sample(logits.pointer + i * config.vocabSize, count: config.vocabSize)
                 outputs[s].append(t)
                 if stopTokens.contains(t) { stoppedFlags[s] = true; done[s] = true }
-                else if outputs[s].count >= maxTokens { done[s] = true }
+                else if outputs[s].count >= maxTokens || finished?(s, outputs[s]) == true { done[s] = true }
                 else { stillLive.append(s); stillNext.append(t) }
             }
             live = stillLive

@@ -53,44 +53,66 @@ public struct SelfStudy: Sendable {
     public func conversations(windows: [Window]) throws -> [SelfStudySample] {
         let tok = model.tokenizer
         var caches: [KVCache] = [], systemLengths: [Int] = [], kinds: [SeedKind] = [], owners: [(Window, Int)] = []
+        var seedTurns: [[Int]] = [], openings: [[Int]] = []
         for w in windows {
             let system = tok.encode("<|im_start|>system\n", parseSpecial: true) + w.chunk.ids + tok.encode("<|im_end|>\n", parseSpecial: true)
-            let capacity = system.count + 48 + options.maxQuestionTokens + options.maxAnswerTokens + 8
+            let capacity = system.count + 160 + options.maxQuestionTokens + options.maxAnswerTokens + 8
             let base = model.model.makeCache(capacity: system.count)
             _ = model.prefill(system, cache: base)
+            let text = tok.decode(w.chunk.ids)
+            let sentences = Excerpts.sentences(text)
             for j in 0..<w.count {
                 let c = model.model.makeCache(capacity: capacity)
                 c.copyPrefix(from: base, count: system.count)
                 caches.append(c)
                 systemLengths.append(system.count)
-                kinds.append(SeedKind.allCases[(w.firstIndex + j) % SeedKind.allCases.count])
+                let kind = SeedKind.allCases[(w.firstIndex + j) % SeedKind.allCases.count]
+                kinds.append(kind)
                 owners.append((w, j))
+                // the excerpt and opening words of conversation i depend on the seed and i only
+                var rng = SplitMix64(seed: options.seed ^ (0x5EED_0000 &+ UInt64(w.firstIndex + j) &* 0x9E37_79B9))
+                let excerpt = Excerpts.pick(from: sentences, fallback: text, count: kind.excerptSentences, rng: &rng)
+                let opening = tok.encode(kind.openings[Int(rng.next() % UInt64(kind.openings.count))], parseSpecial: false)
+                seedTurns.append(tok.encode("<|im_start|>user\n\(kind.prompt(excerpt: excerpt))<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true) + opening)
+                openings.append(opening)
             }
         }
         let count = caches.count
 
-        // agent A: the user message
-        let seedTurns = kinds.map { tok.encode("<|im_start|>user\n\($0.prompt)<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true) }
+        // agent A: the user message, started with its opening words, ended at its first "?"
+        // (requests also at "."), line break or end of turn
         let sampling = owners.map { w, j in
             SamplingParameters(temperature: options.questionTemperature, topK: 0, topP: 0.95,
                                seed: options.seed &* 1_000_003 &+ UInt64(w.firstIndex + j))
         }
-        let questions = try model.generateBatch(prompts: seedTurns, caches: caches, maxTokens: options.maxQuestionTokens, sampling: sampling)
-            .map { g in g.stopped ? Array(g.ids.dropLast()) : g.ids }
+        let questions = try model.generateBatch(prompts: seedTurns, caches: caches, maxTokens: options.maxQuestionTokens, sampling: sampling,
+                                                finished: { s, ids in kinds[s].ends(after: tok.decode([ids.last!]), length: ids.count) })
+            .enumerated().map { s, g in
+                var ids = g.stopped ? Array(g.ids.dropLast()) : g.ids
+                while let last = ids.last, tok.decode([last]).allSatisfy(\.isWhitespace) { ids.removeLast() }
+                return openings[s] + ids
+            }
 
-        // agent B: the answer, with the teacher's distribution at every token
+        // agent B: the answer, with the teacher's distribution at every token; a greedy answer
+        // that starts repeating itself is cut where the repetition starts
         for (c, n) in zip(caches, systemLengths) { c.truncate(to: n) }
         let prompts = questions.map { Self.userTurn(question: $0, tokenizer: tok) }
         var teacher = [[TeacherTopK]](repeating: [], count: count)
         let vocab = model.config.vocabSize, k = options.teacherTopK, mass = options.teacherMass
-        let answers = try model.generateBatch(prompts: prompts, caches: caches, maxTokens: options.maxAnswerTokens,
-                                              sampling: Array(repeating: .greedy, count: count)) { s, logits in
-            teacher[s].append(TeacherTopK(logits: logits, count: vocab, k: k, mass: mass))
-        }
+        var cuts = [Int?](repeating: nil, count: count)
+        let answers = try model.generateBatch(
+            prompts: prompts, caches: caches, maxTokens: options.maxAnswerTokens,
+            sampling: Array(repeating: .greedy, count: count),
+            observe: { s, logits in teacher[s].append(TeacherTopK(logits: logits, count: vocab, k: k, mass: mass)) },
+            finished: { s, ids in
+                cuts[s] = repetitionStart(ids)
+                return cuts[s] != nil
+            })
         return (0..<count).map { i in
             let (w, j) = owners[i]
+            let n = cuts[i] ?? answers[i].ids.count
             return SelfStudySample(index: w.firstIndex + j, chunk: w.chunkIndex, kind: kinds[i], question: questions[i],
-                                   answer: answers[i].ids, teacher: teacher[i])
+                                   answer: Array(answers[i].ids.prefix(n)), teacher: Array(teacher[i].prefix(n)))
         }
     }
 

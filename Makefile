@@ -20,7 +20,7 @@ endif
 
 BIN := .build/release
 
-.PHONY: setup build test demo bench cartridges clean
+.PHONY: setup build test demo bench cartridges quality clean
 
 setup:
 	@scripts/setup.sh
@@ -64,6 +64,10 @@ cartridges: $(CARTS)
 
 bench: build
 	@scripts/bench.sh
+
+# The quality study of docs/quality.md (about an hour on 2 cores; resumes where it stopped).
+quality: build
+	@scripts/quality.sh
 
 clean:
 	rm -rf .build

@@ -34,6 +34,7 @@ struct CompileCommand: ParsableCommand {
     @Option(help: "Longest synthesized answer, in tokens.") var maxAnswer: Int?
     @Option(help: "Fraction of conversations held out for validation.") var validation: Double?
     @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?
+    @Option(help: "Also write a complete cartridge every N steps to WORK/snapshots/ (for quality-vs-time curves).") var snapshotEvery: Int?
     @Option(help: "Tensor dtype of the output: f16, bf16 or f32.") var dtype: String?
     @Option(help: "GGUF model (default: the cached SmolLM2-135M-Instruct).") var model: String?
     @Option(help: "Work directory (default: OUTPUT.work next to the output).") var workDir: String?
@@ -88,10 +89,15 @@ struct CompileCommand: ParsableCommand {
             let docs = try DocumentIngest.read(URL(fileURLWithPath: source), logger: logger)
             let out = URL(fileURLWithPath: output)
             let work = workDir.map { URL(fileURLWithPath: $0) }
-            let s = try Compiler(runtime: runtime, options: opts, logger: logger).compile(documents: docs, output: out, workDirectory: work)
+            let compiler = Compiler(runtime: runtime, options: opts, logger: logger)
+            if let n = snapshotEvery {
+                guard n > 0 else { throw ValidationError("--snapshot-every must be at least 1") }
+                compiler.snapshotEvery = n
+            }
+            let s = try compiler.compile(documents: docs, output: out, workDirectory: work)
             var report = """
             compiled \(output): \(s.documents) documents, \(s.corpusTokens) corpus tokens -> \(opts.size) KV slots, \(s.outputBytes) bytes
-              self-study: \(s.samples) samples in \(String(format: "%.1f", s.synthesisSeconds)) s
+              \(opts.objective == .distill ? "self-study: \(s.samples) samples" : "data:       \(s.samples) corpus windows") in \(String(format: "%.1f", s.synthesisSeconds)) s
               training:   \(s.steps) steps on \(s.trainingTokens) tokens in \(String(format: "%.1f", s.trainingSeconds)) s
             """
             if let first = s.losses.first, let last = s.losses.last {

@@ -31,6 +31,10 @@ public struct CompileSummary: Sendable {
 public final class Compiler: @unchecked Sendable {
     public let runtime: CartridgeRuntime
     public let options: CompileOptions
+    /// When set, a complete cartridge is also written every this many steps to
+    /// `WORK/snapshots/step-NNNNN.cart` (for curves of quality against compile time). Snapshots
+    /// do not change the result, so they are not part of the job's settings.
+    public var snapshotEvery: Int?
     let logger: Logger
 
     public init(runtime: CartridgeRuntime, options: CompileOptions, logger: Logger = Logger(label: "cartridges.compile")) {
@@ -95,6 +99,8 @@ public final class Compiler: @unchecked Sendable {
 
         // ---- training ----
         let trainStart = Date()
+        let embedder = try runtime.embedder()
+        let (chunks, vectors) = CartridgeBuilder.retrievalVectors(documents: documents, embedder: embedder)
         let prefix = TrainablePrefix(model: lm.model, ids: prefixIDs, frozen: 1)
         let trainer = PrefixTrainer(model: lm.model)
         let adam = Adam(config: AdamConfig(learningRate: options.learningRate), prefix: prefix)
@@ -103,7 +109,25 @@ public final class Compiler: @unchecked Sendable {
         if firstStep > 0 { logger.info("resuming training at step \(firstStep) of \(options.steps)") }
         firstStep = min(firstStep, options.steps)
         let valInitial = firstStep == 0 ? validationLoss(validation, prefix: prefix, trainer: trainer) : nil
-        if let v = valInitial { work.log(["step": 0, "validation_loss": v]) }
+        if let v = valInitial { work.log(["step": 0, "validation_loss": v, "seconds": 0]) }
+        let recipeData = try JSONEncoder().encode(options)
+        let recipe = (try? JSONDecoder().decode([String: JSONValue].self, from: recipeData)) ?? [:]
+        func writeCartridge(to url: URL, results: [String: JSONValue]) throws {
+            let meta = CartridgeBuilder.metadata(name: name, runtime: runtime, length: prefix.length, frozen: prefix.frozen, dtype: options.dtype,
+                                                 documents: documents, chunks: chunks, embeddingDimension: embedder.dimension,
+                                                 recipe: recipe.merging(["method": .string("self-study " + options.objective.rawValue)]) { a, _ in a },
+                                                 results: results)
+            try CartFile.write(Cartridge(metadata: meta, keys: prefix.keys.array, values: prefix.values.array, retrievalVectors: vectors), to: url)
+        }
+        func snapshot(step: Int) throws {
+            guard let every = snapshotEvery, every > 0, step % every == 0 else { return }
+            let dir = work.url.appendingPathComponent("snapshots")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try writeCartridge(to: dir.appendingPathComponent(String(format: "step-%05d.cart", step)),
+                               results: ["steps": .number(Double(step)), "synthesis_seconds": .number(synthesisSeconds),
+                                         "training_seconds": .number(Date().timeIntervalSince(trainStart))])
+        }
+        if firstStep == 0 { try snapshot(step: 0) }
         var losses: [Double] = []
         let progress = Progress("training", total: options.steps, unit: "steps")
         if !train.isEmpty {
@@ -112,20 +136,23 @@ public final class Compiler: @unchecked Sendable {
                 let e = trainer.evaluate(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
                 adam.update(prefix: prefix, gradKeys: gK, gradValues: gV)
                 losses.append(e.loss)
-                work.log(["step": step + 1, "loss": e.loss])
+                let seconds = Date().timeIntervalSince(trainStart)
+                work.log(["step": step + 1, "loss": e.loss, "seconds": seconds])
                 progress.update(step + 1, note: String(format: "loss %.4f", e.loss))
                 if (step + 1) % options.checkpointEvery == 0 || step + 1 == options.steps {
                     try work.saveCheckpoint(prefix: prefix, adam: adam, step: step + 1)
+                    if step + 1 < options.steps, let v = validationLoss(validation, prefix: prefix, trainer: trainer) {
+                        work.log(["step": step + 1, "validation_loss": v, "seconds": seconds])
+                    }
                 }
+                try snapshot(step: step + 1)
             }
         }
         let valFinal = validationLoss(validation, prefix: prefix, trainer: trainer)
-        if let v = valFinal { work.log(["step": options.steps, "validation_loss": v]) }
+        if let v = valFinal { work.log(["step": options.steps, "validation_loss": v, "seconds": Date().timeIntervalSince(trainStart)]) }
         let trainingSeconds = Date().timeIntervalSince(trainStart)
 
         // ---- output ----
-        let embedder = try runtime.embedder()
-        let (chunks, vectors) = CartridgeBuilder.retrievalVectors(documents: documents, embedder: embedder)
         var results: [String: JSONValue] = [
             "steps": .number(Double(options.steps)),
             "final_loss": losses.last.map { .number($0) } ?? .null,
@@ -137,13 +164,7 @@ public final class Compiler: @unchecked Sendable {
             "training_seconds": .number(trainingSeconds),
         ]
         if losses.count > 0 { results["loss_curve"] = .array(losses.map { .number($0) }) }
-        let recipeData = try JSONEncoder().encode(options)
-        let recipe = (try? JSONDecoder().decode([String: JSONValue].self, from: recipeData)) ?? [:]
-        let meta = CartridgeBuilder.metadata(name: name, runtime: runtime, length: prefix.length, frozen: prefix.frozen, dtype: options.dtype,
-                                             documents: documents, chunks: chunks, embeddingDimension: embedder.dimension,
-                                             recipe: recipe.merging(["method": .string("self-study " + options.objective.rawValue)]) { a, _ in a },
-                                             results: results)
-        try CartFile.write(Cartridge(metadata: meta, keys: prefix.keys.array, values: prefix.values.array, retrievalVectors: vectors), to: output)
+        try writeCartridge(to: output, results: results)
         let bytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
         return CompileSummary(documents: documents.count, corpusTokens: corpus.count, samples: sampleCount, trainingTokens: trainingTokens,
                               steps: options.steps, synthesisSeconds: synthesisSeconds, trainingSeconds: trainingSeconds,

@@ -56,24 +56,28 @@ public struct SelfStudy: Sendable {
         var seedTurns: [[Int]] = [], openings: [[Int]] = []
         for w in windows {
             let system = tok.encode("<|im_start|>system\n", parseSpecial: true) + w.chunk.ids + tok.encode("<|im_end|>\n", parseSpecial: true)
-            let capacity = system.count + 160 + options.maxQuestionTokens + options.maxAnswerTokens + 8
             let base = model.model.makeCache(capacity: system.count)
             _ = model.prefill(system, cache: base)
             let text = tok.decode(w.chunk.ids)
             let sentences = Excerpts.sentences(text)
             for j in 0..<w.count {
-                let c = model.model.makeCache(capacity: capacity)
-                c.copyPrefix(from: base, count: system.count)
-                caches.append(c)
-                systemLengths.append(system.count)
                 let kind = SeedKind.allCases[(w.firstIndex + j) % SeedKind.allCases.count]
-                kinds.append(kind)
-                owners.append((w, j))
                 // the excerpt and opening words of conversation i depend on the seed and i only
                 var rng = SplitMix64(seed: options.seed ^ (0x5EED_0000 &+ UInt64(w.firstIndex + j) &* 0x9E37_79B9))
                 let excerpt = Excerpts.pick(from: sentences, fallback: text, count: kind.excerptSentences, rng: &rng)
                 let opening = tok.encode(kind.openings[Int(rng.next() % UInt64(kind.openings.count))], parseSpecial: false)
-                seedTurns.append(tok.encode("<|im_start|>user\n\(kind.prompt(excerpt: excerpt))<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true) + opening)
+                let seedTurn = tok.encode("<|im_start|>user\n\(kind.prompt(excerpt: excerpt))<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true) + opening
+                // the cache holds the window, then either A's turn or B's (the user turn around A's
+                // message is at most 16 tokens more than the message)
+                let question = opening.count + options.maxQuestionTokens
+                let capacity = system.count + max(seedTurn.count + options.maxQuestionTokens, question + 16 + options.maxAnswerTokens)
+                let c = model.model.makeCache(capacity: capacity)
+                c.copyPrefix(from: base, count: system.count)
+                caches.append(c)
+                systemLengths.append(system.count)
+                kinds.append(kind)
+                owners.append((w, j))
+                seedTurns.append(seedTurn)
                 openings.append(opening)
             }
         }

@@ -27,6 +27,7 @@ struct CompileCommand: ParsableCommand {
     @Option(help: "Passes over the training conversations (sets --steps from the data size).") var epochs: Double?
     @Option(help: "Sequences per optimizer step.") var batchSize: Int?
     @Option(help: "Adam learning rate.") var lr: Float?
+    @Option(help: "Pull toward the initialization: each step also moves the prefix by -lr * anchor * (prefix - init) (default 10; 0: free training).") var anchor: Float?
     @Option(help: "Random seed (chunks, questions, data order).") var seed: UInt64?
     @Option(help: "distill (self-study, default) or next-token (raw-corpus baseline).") var objective: String?
     @Option(help: "Shortest corpus window for self-study, in tokens.") var chunkMin: Int?
@@ -50,6 +51,7 @@ struct CompileCommand: ParsableCommand {
         if let v = steps { o.steps = v }
         if let v = batchSize { o.batchSize = v }
         if let v = lr { o.learningRate = v }
+        if let v = anchor { o.anchor = v }
         if let v = seed { o.seed = v }
         if let v = objective {
             guard let obj = CompileObjective(rawValue: v) else { throw ValidationError("--objective must be distill or next-token") }

@@ -103,7 +103,7 @@ public final class Compiler: @unchecked Sendable {
         let (chunks, vectors) = CartridgeBuilder.retrievalVectors(documents: documents, embedder: embedder)
         let prefix = TrainablePrefix(model: lm.model, ids: prefixIDs, frozen: 1)
         let trainer = PrefixTrainer(model: lm.model)
-        let adam = Adam(config: AdamConfig(learningRate: options.learningRate), prefix: prefix)
+        let adam = Adam(config: AdamConfig(learningRate: options.learningRate, anchor: options.anchor), prefix: prefix)
         let gK = FloatBuffer(count: prefix.keys.count), gV = FloatBuffer(count: prefix.values.count)
         var firstStep = try work.loadCheckpoint(prefix: prefix, adam: adam) ?? 0
         if firstStep > 0 { logger.info("resuming training at step \(firstStep) of \(options.steps)") }

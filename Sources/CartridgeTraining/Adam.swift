@@ -8,13 +8,17 @@ public struct AdamConfig: Codable, Sendable, Equatable {
     public var beta2: Float = 0.999
     public var eps: Float = 1e-8
     public var weightDecay: Float = 0
+    /// Decoupled pull toward the values the prefix had when the optimizer was made (its
+    /// initialization): every step also moves x by -lr * anchor * (x - x0). 0 turns it off.
+    public var anchor: Float = 0
 
-    public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0) {
+    public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0, anchor: Float = 0) {
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
         self.weightDecay = weightDecay
+        self.anchor = anchor
     }
 }
 
@@ -34,11 +38,15 @@ public enum OptimizerStateError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Adam with bias correction over a prefix's trainable slots (frozen slots are never touched).
-/// m and v have the prefix tensors' shapes; `step` counts applied updates.
+/// m and v have the prefix tensors' shapes; `step` counts applied updates. With an anchor, the
+/// prefix's values at construction are kept as the point it is pulled back to (make the
+/// optimizer from the initialized prefix, before restoring a checkpoint into it).
 public final class Adam: @unchecked Sendable {
     public let config: AdamConfig
     public private(set) var step = 0
     let mKeys: FloatBuffer, vKeys: FloatBuffer, mValues: FloatBuffer, vValues: FloatBuffer
+    /// The initial keys and values (prefix shapes), kept only when `config.anchor > 0`.
+    let anchorKeys: FloatBuffer?, anchorValues: FloatBuffer?
 
     public init(config: AdamConfig, prefix: TrainablePrefix) {
         self.config = config
@@ -47,22 +55,34 @@ public final class Adam: @unchecked Sendable {
         vKeys = FloatBuffer(count: n)
         mValues = FloatBuffer(count: n)
         vValues = FloatBuffer(count: n)
+        if config.anchor > 0 {
+            let k = FloatBuffer(count: n), v = FloatBuffer(count: n)
+            k.pointer.update(from: prefix.keys.pointer, count: n)
+            v.pointer.update(from: prefix.values.pointer, count: n)
+            anchorKeys = k
+            anchorValues = v
+        } else {
+            anchorKeys = nil
+            anchorValues = nil
+        }
     }
 
     /// One update of the trainable slots from the gradients (same shapes as the prefix tensors):
-    /// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; x -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+    /// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+    /// x -= lr ((m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + anchor (x - x0)).
     public func update(prefix: TrainablePrefix, gradKeys: FloatBuffer, gradValues: FloatBuffer) {
         step += 1
         let c = config
         let bc1 = 1 - pow(c.beta1, Float(step)), bc2 = 1 - pow(c.beta2, Float(step))
         let slot = prefix.headDim, perHead = prefix.length * slot
-        for (x, g, m, v) in [(prefix.keys, gradKeys, mKeys, vKeys), (prefix.values, gradValues, mValues, vValues)] {
+        for (x, g, m, v, x0) in [(prefix.keys, gradKeys, mKeys, vKeys, anchorKeys), (prefix.values, gradValues, mValues, vValues, anchorValues)] {
             for head in 0..<(prefix.layers * prefix.kvHeads) {
                 for i in (head * perHead + prefix.frozen * slot)..<((head + 1) * perHead) {
                     let gi = g[i] + c.weightDecay * x[i]
                     m[i] = c.beta1 * m[i] + (1 - c.beta1) * gi
                     v[i] = c.beta2 * v[i] + (1 - c.beta2) * gi * gi
-                    x[i] -= c.learningRate * (m[i] / bc1) / ((v[i] / bc2).squareRoot() + c.eps)
+                    let pull = x0.map { c.anchor * (x[i] - $0[i]) } ?? 0
+                    x[i] -= c.learningRate * ((m[i] / bc1) / ((v[i] / bc2).squareRoot() + c.eps) + pull)
                 }
             }
         }

@@ -44,6 +44,19 @@ final class ChunkingTests: XCTestCase {
         XCTAssertEqual(Set(seen.map { $0[0] }), Set(0..<10), "one epoch of 5 steps x 2 covers all 10")
         XCTAssertEqual(Compiler.batch(step: 7, of: data, size: 2, seed: 3), Compiler.batch(step: 7, of: data, size: 2, seed: 3))
     }
+
+    func testAnAnchorThatWouldOvershootTheInitializationIsRefused() {
+        XCTAssertEqual(CompileOptions().validate(), [])
+        for (lr, anchor): (Float, Float) in [(0.005, -1), (0.01, 100), (0.5, 2)] {
+            var o = CompileOptions()
+            o.learningRate = lr
+            o.anchor = anchor
+            XCTAssertTrue(o.validate().contains { $0.contains("--anchor") }, "lr \(lr), anchor \(anchor)")
+        }
+        var free = CompileOptions()
+        free.anchor = 0
+        XCTAssertEqual(free.validate(), [])
+    }
 }
 
 /// Kills a tiny real compile with SIGKILL and runs it again: it must finish from the work

@@ -112,6 +112,29 @@ final class TrainingTests: XCTestCase {
         XCTAssertThrowsError(try a3.restore(from: Data(repeating: 7, count: 64)))
     }
 
+    func testAnchorPullsTrainableSlotsBackToTheInitialization() {
+        let model = TinyLlama.make(seed: 3)
+        let prefix = TrainablePrefix(model: model, ids: [1, 2, 3, 4], frozen: 1)
+        let initKeys = prefix.keys.array, initValues = prefix.values.array
+        let (lr, anchor): (Float, Float) = (0.1, 2)
+        let adam = Adam(config: AdamConfig(learningRate: lr, anchor: anchor), prefix: prefix)
+        // move every value away from the init, then step with a zero gradient: Adam's own term is
+        // 0 / (0 + eps) = 0, so only the pull acts and shrinks each offset by (1 - lr * anchor)
+        for i in initKeys.indices { prefix.keys[i] += 1; prefix.values[i] -= 0.5 }
+        let zero = FloatBuffer(count: prefix.keys.count)
+        adam.update(prefix: prefix, gradKeys: zero, gradValues: zero)
+        let slot = prefix.headDim, perHead = prefix.length * slot
+        for i in initKeys.indices {
+            let frozen = i % perHead < prefix.frozen * slot
+            XCTAssertEqual(prefix.keys[i] - initKeys[i], frozen ? 1 : 1 - lr * anchor, accuracy: 1e-5, "key \(i)")
+            XCTAssertEqual(prefix.values[i] - initValues[i], frozen ? -0.5 : -0.5 * (1 - lr * anchor), accuracy: 1e-5, "value \(i)")
+        }
+        // without an anchor the same step leaves the prefix where it is
+        let free = Adam(config: AdamConfig(learningRate: lr), prefix: prefix), before = prefix.keys.array
+        free.update(prefix: prefix, gradKeys: zero, gradValues: zero)
+        XCTAssertEqual(prefix.keys.array, before)
+    }
+
     // MARK: reference traces (PyTorch, float32, same weights)
 
     func testSmallReferenceTrace() throws { try checkTrace("train-trace-small.json") }

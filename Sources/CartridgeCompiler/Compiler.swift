@@ -43,6 +43,11 @@ public final class Compiler: @unchecked Sendable {
         self.logger = logger
     }
 
+    /// Version of the self-study data a work directory holds (windows, prompts); a work directory
+    /// of another version is refused instead of mixing two kinds of data. 2: windows cover the
+    /// corpus' first and last tokens (CorpusChunker).
+    static let synthesisVersion = 2
+
     /// The default work directory for an output file: `NAME.cart` → `NAME.cart.work/`.
     public static func defaultWorkDirectory(for output: URL) -> URL {
         output.deletingLastPathComponent().appendingPathComponent(output.lastPathComponent + ".work")
@@ -56,7 +61,7 @@ public final class Compiler: @unchecked Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var job = try encoder.encode(options)
-        job += Data("|\(runtime.identity.fingerprint)|".utf8) + Data(documents.map { "\($0.path):\($0.sha256)" }.joined(separator: ",").utf8)
+        job += Data("|synthesis v\(Self.synthesisVersion)|\(runtime.identity.fingerprint)|".utf8) + Data(documents.map { "\($0.path):\($0.sha256)" }.joined(separator: ",").utf8)
         let work = try WorkDirectory(url: workDirectory ?? Self.defaultWorkDirectory(for: output), job: job)
 
         var corpus: [Int] = []

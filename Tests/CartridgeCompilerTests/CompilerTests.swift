@@ -18,6 +18,17 @@ final class ChunkingTests: XCTestCase {
         XCTAssertGreaterThan(Set(a.map(\.ids.count)).count, 10, "lengths vary")
     }
 
+    func testWindowsCoverTheCorpusEdgesNearlyAsOftenAsItsMiddle() {
+        // an essay-sized corpus with windows up to 3/4 of it: uniform starts over the valid range
+        // would put token 0 in about 0.2% of the windows (expected here: 33%, middle 65%)
+        let tokens = Array(0..<1000)
+        let windows = CorpusChunker.chunks(tokens: tokens, count: 2000, minTokens: 256, maxTokens: 768, seed: 3)
+        func share(_ t: Int) -> Double { Double(windows.filter { $0.start <= t && t < $0.start + $0.ids.count }.count) / 2000 }
+        for t in [0, 50, 949, 999] { XCTAssertGreaterThan(share(t), 0.28, "token \(t)") }
+        XCTAssertLessThan(share(500), 0.72)
+        XCTAssertGreaterThan(share(500), 0.58)
+    }
+
     func testAShortCorpusGivesWholeCorpusWindows() {
         let c = CorpusChunker.chunks(tokens: [1, 2, 3], count: 2, minTokens: 64, maxTokens: 128, seed: 0)
         XCTAssertEqual(c.map(\.ids), [[1, 2, 3], [1, 2, 3]])

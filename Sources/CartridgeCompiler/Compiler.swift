@@ -134,7 +134,7 @@ public final class Compiler: @unchecked Sendable {
         }
         if firstStep == 0 { try snapshot(step: 0) }
         var losses: [Double] = []
-        let progress = Progress("training", total: options.steps, unit: "steps")
+        let progress = Progress("training", total: options.steps, unit: "steps", startingAt: firstStep)
         if !train.isEmpty {
             for step in firstStep..<options.steps {
                 let batch = Self.batch(step: step, of: train, size: options.batchSize, seed: options.seed)
@@ -190,8 +190,9 @@ public final class Compiler: @unchecked Sendable {
         if batches.count > batchCount { batches = Array(batches.prefix(batchCount)) }
         if !batches.isEmpty { logger.info("resuming synthesis: \(batches.count) of \(batchCount) batches already done") }
         let study = SelfStudy(model: runtime.model, options: options)
-        let progress = Progress("self-study", total: options.samples, unit: "conversations")
-        progress.update(batches.reduce(0) { $0 + $1.count })
+        let resumed = batches.reduce(0) { $0 + $1.count }
+        let progress = Progress("self-study", total: options.samples, unit: "conversations", startingAt: resumed)
+        progress.update(resumed)
         for b in batches.count..<batchCount {
             let windows = (b * options.chunksPerBatch..<min(windowCount, (b + 1) * options.chunksPerBatch)).map { w in
                 SelfStudy.Window(chunk: chunks[w], chunkIndex: w, firstIndex: w * per, count: min(per, options.samples - w * per))

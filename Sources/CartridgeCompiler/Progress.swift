@@ -10,11 +10,14 @@ public final class Progress: @unchecked Sendable {
     var lastPrint = Date.distantPast
     let interactive = isatty(2) == 1
     let interval: TimeInterval
+    /// Units already done when this run started (a resumed phase): not counted in the rate.
+    let startingAt: Int
 
-    public init(_ label: String, total: Int, unit: String, interval: TimeInterval = 15) {
+    public init(_ label: String, total: Int, unit: String, startingAt: Int = 0, interval: TimeInterval = 15) {
         self.label = label
         self.total = max(1, total)
         self.unit = unit
+        self.startingAt = startingAt
         self.interval = interval
     }
 
@@ -25,7 +28,7 @@ public final class Progress: @unchecked Sendable {
         guard final || now.timeIntervalSince(lastPrint) >= (interactive ? 0.2 : interval) else { return }
         lastPrint = now
         let elapsed = now.timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let rate = elapsed > 0 ? Double(done - startingAt) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
         let pct = Double(done) / Double(total)
         var line: String

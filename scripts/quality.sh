@@ -72,7 +72,7 @@ for e in $ESSAYS three; do
   if [ "$e" = three ]; then src="$OUT/three"; size=256; else src="$OUT/essays/$e"; size=128; fi
   [ -f "$OUT/init/$e.cart" ] || { say "init $e"; mkdir -p "$OUT/init"; timed "init-$e" "$CART" init "$src" -o "$OUT/init/$e.cart" --size $size; }
   [ -f "$OUT/next-token/$e.cart" ] || { say "next-token $e"; mkdir -p "$OUT/next-token"
-    timed "next-token-$e" "$COMPILE" "$src" -o "$OUT/next-token/$e.cart" --size $size --objective next-token --steps "$NEXT_TOKEN_STEPS"; }
+    timed "next-token-$e" "$COMPILE" "$src" -o "$OUT/next-token/$e.cart" --size $size --objective next-token --anchor 0 --steps "$NEXT_TOKEN_STEPS"; }
   # shellcheck disable=SC2086
   [ -f "$OUT/distilled/$e.cart" ] || { say "distilled $e ($RECIPE)"; mkdir -p "$OUT/distilled"
     timed "distilled-$e" "$COMPILE" "$src" -o "$OUT/distilled/$e.cart" --size $size $RECIPE --snapshot-every "$SNAPSHOT_EVERY"; }

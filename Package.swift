@@ -70,13 +70,15 @@ let package = Package(
                           dependencies: ["CartridgeModel", "CartridgeTraining", "CartridgeFormat", "CartridgeRuntime",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fast),
+        // The real model, the reference folder and the skip-or-fail rule, shared by the test targets.
+        .target(name: "CartridgeTestSupport", dependencies: ["CartridgeModel"], path: "Tests/CartridgeTestSupport"),
         .testTarget(name: "CartridgeKernelsTests", dependencies: ["CartridgeKernels"]),
-        .testTarget(name: "CartridgeTrainingTests", dependencies: ["CartridgeTraining", "CartridgeModel", "CartridgeKernels", "CartridgeRuntime"]),
+        .testTarget(name: "CartridgeTrainingTests", dependencies: ["CartridgeTestSupport", "CartridgeTraining", "CartridgeModel", "CartridgeKernels", "CartridgeRuntime"]),
         .testTarget(name: "CartridgeFormatTests", dependencies: ["CartridgeFormat"]),
-        .testTarget(name: "CartridgeEmbeddingTests", dependencies: ["CartridgeEmbedding", "CartridgeKernels"]),
-        .testTarget(name: "CartridgeCompilerTests", dependencies: ["CartridgeCompiler", "CartridgeRuntime", "CartridgeModel", "CartridgeTraining", "CartridgeFormat", "CartridgeKernels"]),
-        .testTarget(name: "CartridgeRuntimeTests", dependencies: ["CartridgeRuntime", "CartridgeFormat", "CartridgeModel", "CartridgeKernels"]),
-        .testTarget(name: "CartridgeModelTests", dependencies: ["CartridgeModel"],
+        .testTarget(name: "CartridgeEmbeddingTests", dependencies: ["CartridgeTestSupport", "CartridgeEmbedding", "CartridgeKernels"]),
+        .testTarget(name: "CartridgeCompilerTests", dependencies: ["CartridgeTestSupport", "CartridgeCompiler", "CartridgeRuntime", "CartridgeModel", "CartridgeTraining", "CartridgeFormat", "CartridgeKernels"]),
+        .testTarget(name: "CartridgeRuntimeTests", dependencies: ["CartridgeTestSupport", "CartridgeRuntime", "CartridgeFormat", "CartridgeModel", "CartridgeKernels"]),
+        .testTarget(name: "CartridgeModelTests", dependencies: ["CartridgeTestSupport", "CartridgeModel"],
                     resources: [.copy("Fixtures")]),
     ]
 )

@@ -3,6 +3,7 @@ import CartridgeFormat
 import CartridgeModel
 import CartridgeTraining
 import Foundation
+import CartridgeTestSupport
 import XCTest
 
 final class ChunkingTests: XCTestCase {
@@ -35,7 +36,7 @@ final class ChunkingTests: XCTestCase {
     }
 
     func testStudentSequenceSupervisesEveryAnswerTokenFromThePreviousRow() throws {
-        let tok = try CompilerTestSupport.model().tokenizer
+        let tok = try TestResources.model().tokenizer
         let sample = SelfStudySample(index: 0, chunk: 0, kind: .question, question: [100, 101], answer: [7, 8, 2],
                                      teacher: [TeacherTopK(ids: [7, 9], logProbs: [-0.1, -3]), TeacherTopK(ids: [8], logProbs: [-0.01]),
                                                TeacherTopK(ids: [2], logProbs: [-0.2])])
@@ -70,43 +71,58 @@ final class ChunkingTests: XCTestCase {
     }
 }
 
-/// Kills a tiny real compile with SIGKILL and runs it again: it must finish from the work
-/// directory and produce the same cartridge as an uninterrupted run.
+/// Tiny real compiles through the executable: killed with SIGKILL and run again, or run again
+/// with more steps, they must finish from the work directory and produce the same cartridge as
+/// an uninterrupted run.
 final class ResumeTests: XCTestCase {
-    func testAKilledCompileResumesAndMatchesAnUninterruptedOne() throws {
-        _ = try CompilerTestSupport.model()
-        let exe = CompilerTestSupport.executable
-        guard FileManager.default.isExecutableFile(atPath: exe.path) else {
-            if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" { XCTFail("no executable at \(exe.path): run `make build`") }
-            throw XCTSkip("cartridge-compile not built")
-        }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("compile-resume-\(UUID().uuidString)")
-        let docs = dir.appendingPathComponent("docs")
+    var dir: URL!, docs: URL!, exe: URL!
+
+    override func setUpWithError() throws {
+        _ = try TestResources.model()
+        exe = try TestResources.executable("cartridge-compile")
+        dir = try TestResources.temporaryDirectory("compile-resume")
+        docs = dir.appendingPathComponent("docs")
         try FileManager.default.createDirectory(at: docs, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         try "The lighthouse on Skerry Point was built in 1871 by Anna Lind. Its lamp burns whale oil and can be seen for 18 nautical miles. The keeper, Tomas Berg, keeps a red logbook of every ship that passes."
             .write(to: docs.appendingPathComponent("lighthouse.txt"), atomically: true, encoding: .utf8)
-        let args = ["--size", "24", "--samples", "6", "--per-chunk", "2", "--chunks-per-batch", "1", "--steps", "6", "--batch-size", "2", "--checkpoint-every", "1",
+    }
+
+    override func tearDownWithError() throws {
+        if let dir { try? FileManager.default.removeItem(at: dir) }
+    }
+
+    /// Runs the tiny compile to `out`; `killAfter` is polled and the process killed once it holds.
+    func run(_ out: URL, steps: Int = 6, killAfter: ((URL) -> Bool)? = nil) throws -> (status: Int32, stderr: String) {
+        let args = ["--size", "24", "--samples", "6", "--per-chunk", "2", "--chunks-per-batch", "1", "--steps", "\(steps)", "--batch-size", "2", "--checkpoint-every", "1",
                     "--chunk-min", "32", "--chunk-max", "48", "--max-answer", "12", "--validation", "0.34", "--dtype", "f32", "--seed", "5"]
-        func run(_ out: URL, killAfter: ((URL) -> Bool)? = nil) throws -> Int32 {
-            let p = Process()
-            p.executableURL = exe
-            p.arguments = [docs.path, "-o", out.path] + args
-            p.standardError = FileHandle.nullDevice
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            if let cond = killAfter {
-                let work = Compiler.defaultWorkDirectory(for: out)
-                let deadline = Date().addingTimeInterval(300)
-                while p.isRunning && !cond(work) && Date() < deadline { usleep(20_000) }
-                if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-            }
-            p.waitUntilExit()
-            return p.terminationStatus
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = [docs.path, "-o", out.path] + args
+        let err = dir.appendingPathComponent("stderr-\(UUID().uuidString).txt")
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: err)
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        if let cond = killAfter {
+            let work = Compiler.defaultWorkDirectory(for: out)
+            let deadline = Date().addingTimeInterval(300)
+            while p.isRunning && !cond(work) && Date() < deadline { usleep(20_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         }
-        // uninterrupted reference
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+
+    func assertSameCartridge(_ reference: URL, _ other: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let a = try CartFile.read(from: reference), b = try CartFile.read(from: other)
+        XCTAssertEqual(a.keys.map(\.bitPattern), b.keys.map(\.bitPattern), "keys differ from an uninterrupted compile", file: file, line: line)
+        XCTAssertEqual(a.values.map(\.bitPattern), b.values.map(\.bitPattern), file: file, line: line)
+        XCTAssertEqual(a.metadata.results["final_loss"], b.metadata.results["final_loss"], file: file, line: line)
+    }
+
+    func testAKilledCompileResumesAndMatchesAnUninterruptedOne() throws {
         let reference = dir.appendingPathComponent("reference.cart")
-        XCTAssertEqual(try run(reference), 0)
+        XCTAssertEqual(try run(reference).status, 0)
         // killed during synthesis (after the first group is durable), then during training
         let resumed = dir.appendingPathComponent("resumed.cart")
         _ = try run(resumed) { work in
@@ -114,31 +130,23 @@ final class ResumeTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: resumed.path), "no output before the compile is complete")
         _ = try run(resumed) { work in FileManager.default.fileExists(atPath: work.appendingPathComponent("checkpoint.bin").path) }
-        XCTAssertEqual(try run(resumed), 0)
-        let a = try CartFile.read(from: reference), b = try CartFile.read(from: resumed)
-        XCTAssertEqual(a.keys.map(\.bitPattern), b.keys.map(\.bitPattern), "resumed keys differ from an uninterrupted compile")
-        XCTAssertEqual(a.values.map(\.bitPattern), b.values.map(\.bitPattern))
-        XCTAssertEqual(a.metadata.results["final_loss"], b.metadata.results["final_loss"])
+        XCTAssertEqual(try run(resumed).status, 0)
+        try assertSameCartridge(reference, resumed)
         let work = Compiler.defaultWorkDirectory(for: reference)
         let groups = try String(contentsOf: work.appendingPathComponent("samples.jsonl"), encoding: .utf8).filter { $0 == "\n" }.count
         XCTAssertEqual(groups, 3, "6 samples in groups of 2")
     }
-}
 
-enum CompilerTestSupport {
-    private static let loaded: Result<LanguageModel, Error> = Result { try LanguageModel() }
-
-    static func model() throws -> LanguageModel {
-        switch loaded {
-        case let .success(m): return m
-        case let .failure(e):
-            if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" { throw e }
-            throw XCTSkip("default model unavailable (\(e)); run `make setup`")
-        }
-    }
-
-    static var executable: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".build/release/cartridge-compile")
+    func testAFinishedCompileTrainsLongerWhenRunAgainWithMoreSteps() throws {
+        let reference = dir.appendingPathComponent("reference.cart")
+        XCTAssertEqual(try run(reference).status, 0)
+        let extended = dir.appendingPathComponent("extended.cart")
+        XCTAssertEqual(try run(extended, steps: 3).status, 0)
+        XCTAssertEqual(try run(extended, steps: 6).status, 0)
+        try assertSameCartridge(reference, extended)
+        // fewer steps than the checkpoint holds would silently return the longer training
+        let fewer = try run(extended, steps: 4)
+        XCTAssertNotEqual(fewer.status, 0)
+        XCTAssertTrue(fewer.stderr.contains("already trained 6 steps"), fewer.stderr)
     }
 }

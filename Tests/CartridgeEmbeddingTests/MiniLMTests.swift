@@ -1,4 +1,5 @@
 import CartridgeKernels
+import CartridgeTestSupport
 import Foundation
 import XCTest
 @testable import CartridgeEmbedding
@@ -7,23 +8,10 @@ import XCTest
 enum TestEmbedder {
     private static let loaded: Result<MiniLMEmbedder, Error> = Result { try MiniLMEmbedder(directory: MiniLMEmbedder.defaultDirectory) }
 
-    /// The reference folder: `$CARTRIDGES_REFERENCE`, else `../shared/reference` next to the checkout.
-    static var referenceDirectory: URL {
-        if let r = ProcessInfo.processInfo.environment["CARTRIDGES_REFERENCE"], !r.isEmpty { return URL(fileURLWithPath: r) }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.deletingLastPathComponent().appendingPathComponent("shared/reference")
-    }
+    static var referenceDirectory: URL { TestResources.referenceDirectory }
 
-    /// The embedder in `MiniLMEmbedder.defaultDirectory`; skips the test when it is not installed,
-    /// unless `CARTRIDGES_REQUIRE_MODEL=1`, in which case the test fails.
-    static func embedder() throws -> MiniLMEmbedder {
-        switch loaded {
-        case let .success(e): return e
-        case let .failure(e):
-            if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" { throw e }
-            throw XCTSkip("embedder unavailable (\(e)); run `make setup`")
-        }
-    }
+    /// The embedder in `MiniLMEmbedder.defaultDirectory`.
+    static func embedder() throws -> MiniLMEmbedder { try TestResources.require(loaded, "embedder") }
 
     struct Text: Decodable {
         let text: String

@@ -1,27 +1,19 @@
 import Foundation
+import CartridgeTestSupport
 import XCTest
 
 /// The `cartridge` executable as later checks call it (built by `make test` before the tests run).
 final class CommandLineTests: XCTestCase {
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
-    static var binary: URL {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.appendingPathComponent(".build/release/cartridge")
-    }
 
     func run(_ args: [String]) throws -> Run { try Self.run(args) }
 
     static func run(_ args: [String]) throws -> Run {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
-            if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" {
-                XCTFail("no executable at \(Self.binary.path): build it with `make build`")
-            }
-            throw XCTSkip("cartridge executable not built")
-        }
-        _ = try TestModel.model()  // skips or fails like the other model tests when the model is missing
+        let binary = try TestResources.executable("cartridge")
+        _ = try TestResources.model()  // skips or fails like the other model tests when the model is missing
         let p = Process()
-        p.executableURL = Self.binary
+        p.executableURL = binary
         p.arguments = args
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -36,14 +28,14 @@ final class CommandLineTests: XCTestCase {
         let r = try run(["tokenize", "--text", "<|im_start|>user\nHello world<|im_end|>"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let ids = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [Int]
-        XCTAssertEqual(ids, try TestModel.tokenizer().encode("<|im_start|>user\nHello world<|im_end|>", parseSpecial: true))
+        XCTAssertEqual(ids, try TestResources.model().tokenizer.encode("<|im_start|>user\nHello world<|im_end|>", parseSpecial: true))
         XCTAssertEqual(ids.first, 1)
         let plain = try run(["tokenize", "--text", "<|im_start|>", "--no-special"])
         XCTAssertGreaterThan((try JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as! [Int]).count, 1)
     }
 
     func testLogitsPrintsTopMeanAndStd() throws {
-        let ref = try TestModel.reference("logits.json")
+        let ref = try TestResources.reference("logits.json")
         let prompt = (ref["prompts"] as! [[String: Any]]).first { $0["name"] as? String == "english_prose" }!
         let ids = (prompt["ids"] as! [Int]).map(String.init).joined(separator: ",")
         let r = try run(["logits", "--ids", ids, "--top", "5"])

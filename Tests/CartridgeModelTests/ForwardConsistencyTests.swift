@@ -1,11 +1,12 @@
 import CartridgeKernels
 @testable import CartridgeModel
+import CartridgeTestSupport
 import XCTest
 
 /// Properties of the forward pass that must hold whatever the weights.
 final class ForwardConsistencyTests: XCTestCase {
     func testIncrementalDecodingMatchesFullRecompute() throws {
-        let lm = try TestModel.model()
+        let lm = try TestResources.model()
         let ids = lm.tokenizer.encode("The quick brown fox jumps over the lazy dog because it wanted to see", parseSpecial: false)
         let full = lm.prefill(ids, cache: lm.model.makeCache(capacity: ids.count))
         let cache = lm.model.makeCache(capacity: ids.count)
@@ -18,7 +19,7 @@ final class ForwardConsistencyTests: XCTestCase {
     }
 
     func testBatchedSequencesMatchSeparateRuns() throws {
-        let lm = try TestModel.model()
+        let lm = try TestResources.model()
         let a = lm.tokenizer.encode("Paris is the capital of", parseSpecial: false)
         let b = lm.tokenizer.encode("def fibonacci(n):\n    return", parseSpecial: false)
         let batched = lm.model.forward(tokens: [a, b], caches: [lm.model.makeCache(capacity: 64), lm.model.makeCache(capacity: 64)])
@@ -32,7 +33,7 @@ final class ForwardConsistencyTests: XCTestCase {
     }
 
     func testBatchGenerationMatchesSingleGeneration() throws {
-        let lm = try TestModel.model()
+        let lm = try TestResources.model()
         let prompts = ["What is 2+2?", "Name a color."].map { lm.chatIDs([ChatMessage(.user, $0)]) }
         let batch = try lm.generateBatch(prompts: prompts, maxTokens: 12, sampling: [.greedy, .greedy])
         for (p, b) in zip(prompts, batch) {
@@ -41,7 +42,7 @@ final class ForwardConsistencyTests: XCTestCase {
     }
 
     func testBatchGenerationEndsASequenceWhenToldAndLeavesTheOthersAlone() throws {
-        let lm = try TestModel.model()
+        let lm = try TestResources.model()
         let prompts = ["What is 2+2?", "Name a color."].map { lm.chatIDs([ChatMessage(.user, $0)]) }
         let full = try lm.generateBatch(prompts: prompts, maxTokens: 12, sampling: [.greedy, .greedy])
         let cut = try lm.generateBatch(prompts: prompts, maxTokens: 12, sampling: [.greedy, .greedy],
@@ -52,7 +53,7 @@ final class ForwardConsistencyTests: XCTestCase {
     }
 
     func testSeededSamplingIsReproducibleAndVaries() throws {
-        let lm = try TestModel.model()
+        let lm = try TestResources.model()
         let p = lm.chatIDs([ChatMessage(.user, "Write one sentence about the sea.")])
         let params = SamplingParameters(temperature: 1.0, topK: 50, topP: 0.95, seed: 7)
         let first = try lm.generate(promptIDs: p, maxTokens: 16, sampling: params)
@@ -64,7 +65,7 @@ final class ForwardConsistencyTests: XCTestCase {
     }
 
     func testContextOverflowIsAnErrorNotACrash() throws {
-        let lm = try TestModel.model()
+        let lm = try TestResources.model()
         let cache = lm.model.makeCache(capacity: 8)
         XCTAssertThrowsError(try lm.generate(promptIDs: [1, 2, 3, 4, 5], cache: cache, maxTokens: 10))
     }

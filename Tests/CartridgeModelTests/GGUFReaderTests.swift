@@ -1,5 +1,6 @@
 @testable import CartridgeModel
 import Foundation
+import CartridgeTestSupport
 import XCTest
 
 /// The GGUF reader against a fixture written by gguf-py (scripts/make-gguf-fixtures.py), and
@@ -121,7 +122,7 @@ final class GGUFReaderTests: XCTestCase {
     }
 
     func testDefaultModelConfiguration() throws {
-        let lm = try TestModel.model()
+        let lm = try TestResources.model()
         let c = lm.config
         XCTAssertEqual([c.layers, c.dim, c.heads, c.kvHeads, c.headDim, c.ffnDim, c.vocabSize, c.contextLength],
                        [30, 576, 9, 3, 64, 1536, 49152, 8192])

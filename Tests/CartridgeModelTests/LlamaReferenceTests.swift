@@ -1,13 +1,14 @@
 import CartridgeKernels
 @testable import CartridgeModel
+import CartridgeTestSupport
 import XCTest
 
 /// The forward pass against logits and greedy answers computed by another implementation
 /// (HF transformers, float32, same dequantized weights). Tolerances: shared/reference/README.md.
 final class LlamaReferenceTests: XCTestCase {
     func testLastRowLogitsMatchReference() throws {
-        let lm = try TestModel.model()
-        let ref = try TestModel.reference("logits.json")
+        let lm = try TestResources.model()
+        let ref = try TestResources.reference("logits.json")
         let sampleIDs = ref["sample_ids"] as! [Int]
         for prompt in ref["prompts"] as! [[String: Any]] {
             let name = prompt["name"] as! String
@@ -35,8 +36,8 @@ final class LlamaReferenceTests: XCTestCase {
     }
 
     func testEarlierRowsMatchReferenceTop5() throws {
-        let lm = try TestModel.model()
-        let ref = try TestModel.reference("logits.json")
+        let lm = try TestResources.model()
+        let ref = try TestResources.reference("logits.json")
         for prompt in ref["prompts"] as! [[String: Any]] {
             let ids = prompt["ids"] as! [Int]
             let all = lm.model.forward(tokens: [ids], caches: [lm.model.makeCache(capacity: ids.count)], allLogits: true)
@@ -54,8 +55,8 @@ final class LlamaReferenceTests: XCTestCase {
     }
 
     func testGreedyAnswersMatchReference() throws {
-        let lm = try TestModel.model()
-        let ref = try TestModel.reference("greedy.json")
+        let lm = try TestResources.model()
+        let ref = try TestResources.reference("greedy.json")
         for c in ref["cases"] as! [[String: Any]] {
             let question = c["question"] as! String
             let promptIDs = lm.chatIDs([ChatMessage(.user, question)])

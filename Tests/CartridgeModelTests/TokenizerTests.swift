@@ -1,4 +1,5 @@
 import Foundation
+import CartridgeTestSupport
 import XCTest
 @testable import CartridgeModel
 
@@ -11,14 +12,14 @@ final class TokenizerTests: XCTestCase {
     }
 
     private func referenceEntries() throws -> [ReferenceEntry] {
-        let url = TestModel.referenceDirectory.appendingPathComponent("tokenizer.json")
+        let url = TestResources.referenceDirectory.appendingPathComponent("tokenizer.json")
         return try JSONDecoder().decode([ReferenceEntry].self, from: Data(contentsOf: url))
     }
 
     // MARK: - Encoding
 
     func testEncodingMatchesEveryLlamaCppReferenceEntry() throws {
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         let entries = try referenceEntries()
         XCTAssertEqual(entries.count, 12)
         for entry in entries {
@@ -30,7 +31,7 @@ final class TokenizerTests: XCTestCase {
     func testWhitespaceRunBeforeANumberIsOnePiece() throws {
         // The smollm pre-tokenizer splits numbers off first, so the whitespace in front of a
         // number ends its chunk and stays together (README, entry whitespace_before_digits).
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         XCTAssertEqual(tokenizer.encode(" \n1", parseSpecial: false), [3717, 33])
         XCTAssertEqual(tokenizer.encode("\n\n1", parseSpecial: false), [1116, 33])
         XCTAssertEqual(tokenizer.encode("  1", parseSpecial: false), [256, 33])
@@ -46,7 +47,7 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testSpecialTokensAreSingleIdsOnlyWhenParsingSpecialTokens() throws {
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         XCTAssertEqual(tokenizer.encode("<|im_end|>", parseSpecial: true), [2])
         XCTAssertEqual(tokenizer.encode("a<|im_start|><|im_end|>b", parseSpecial: true).filter { $0 < 3 }, [1, 2])
         let plain = tokenizer.encode("<|im_end|>", parseSpecial: false)
@@ -55,7 +56,7 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testEncodingNeverAddsBOS() throws {
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         XCTAssertEqual(tokenizer.bosID, 1)
         XCTAssertEqual(tokenizer.eosID, 2)
         XCTAssertEqual(tokenizer.encode("", parseSpecial: true), [])
@@ -65,7 +66,7 @@ final class TokenizerTests: XCTestCase {
     // MARK: - Decoding
 
     func testDecodeInvertsEncodeForAssortedText() throws {
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         let samples = [
             "The quick brown fox jumps over the lazy dog.",
             "naïve café, Ångström, façade, crème brûlée, Øresund, Straße",
@@ -87,7 +88,7 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testControlTokensDecodeToTheirOwnText() throws {
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         XCTAssertTrue(tokenizer.isControl(2))
         XCTAssertFalse(tokenizer.isControl(504))
         XCTAssertEqual(tokenizer.decode([504, 3575, 282, 4649, 314, 7042, 30, 2]),
@@ -98,7 +99,7 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testDecodingSkipsIdsOutsideTheVocabulary() throws {
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         XCTAssertEqual(tokenizer.vocabularySize, 49152)
         XCTAssertEqual(tokenizer.decode([-1, 504, 49152, 1_000_000]), "The")
         XCTAssertNil(tokenizer.tokenString(49152))
@@ -108,7 +109,7 @@ final class TokenizerTests: XCTestCase {
     // MARK: - Streaming
 
     func testStreamingDecoderReassemblesCharactersSplitAcrossTokens() throws {
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         let text = "naïve café 日本語 🚀 done"
         let ids = tokenizer.encode(text, parseSpecial: false)
         // The test is only meaningful if some token ends inside a multi-byte character.
@@ -128,7 +129,7 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testStreamingDecoderFlushesAnIncompleteCharacterLossilyOnFinish() throws {
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         let rocket = tokenizer.encode("🚀", parseSpecial: false)
         XCTAssertGreaterThan(rocket.count, 1)
         var decoder = tokenizer.streamingDecoder()
@@ -142,7 +143,7 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testStreamingDecoderEmitsControlTokenText() throws {
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         var decoder = tokenizer.streamingDecoder()
         XCTAssertEqual(decoder.append(504), "The")
         XCTAssertEqual(decoder.append(2), "<|im_end|>")
@@ -152,7 +153,7 @@ final class TokenizerTests: XCTestCase {
     // MARK: - Identity and errors
 
     func testFingerprintIsAStableHashOfTheVocabulary() throws {
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         // Saved artifacts record this hash, so it must not change for the same vocabulary.
         XCTAssertEqual(tokenizer.fingerprint, "60042d1b09d47812")
         let small = try Tokenizer(tokens: ["a", "b", "ab"], merges: ["a b"], tokenTypes: [1, 1, 1], bosID: nil, eosID: nil)
@@ -197,7 +198,7 @@ final class TokenizerTests: XCTestCase {
     // MARK: - Performance
 
     func testEncodingOneMegabyteTakesWellUnderASecond() throws {
-        let tokenizer = try TestModel.tokenizer()
+        let tokenizer = try TestResources.model().tokenizer
         let text = Self.syntheticText(byteCount: 1 << 20)
         XCTAssertGreaterThanOrEqual(text.utf8.count, 1 << 20)
         let clock = ContinuousClock()

@@ -2,6 +2,7 @@ import CartridgeFormat
 import CartridgeModel
 @testable import CartridgeRuntime
 import Foundation
+import CartridgeTestSupport
 import XCTest
 
 final class FingerprintTests: XCTestCase {
@@ -9,7 +10,7 @@ final class FingerprintTests: XCTestCase {
     /// another fingerprint; an identical copy gets the same one.
     func testFingerprintCoversEveryWeightByte() throws {
         let lm = try RuntimeTestSupport.runtime().model
-        let dir = try RuntimeTestSupport.temporaryDirectory()
+        let dir = try TestResources.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let copy = dir.appendingPathComponent("copy.gguf"), tuned = dir.appendingPathComponent("tuned.gguf")
         try FileManager.default.copyItem(atPath: lm.path, toPath: copy.path)

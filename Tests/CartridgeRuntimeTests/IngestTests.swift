@@ -2,11 +2,12 @@ import CartridgeFormat
 import CartridgeModel
 @testable import CartridgeRuntime
 import Foundation
+import CartridgeTestSupport
 import XCTest
 
 final class IngestTests: XCTestCase {
     func testReadsTextRecursivelyInOrderAndSkipsEmptyBinaryAndHiddenFiles() throws {
-        let dir = try RuntimeTestSupport.temporaryDirectory()
+        let dir = try TestResources.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("sub/deeper"), withIntermediateDirectories: true)
         try "# Title\nSome markdown.".write(to: dir.appendingPathComponent("b.md"), atomically: true, encoding: .utf8)
@@ -24,7 +25,7 @@ final class IngestTests: XCTestCase {
     }
 
     func testAnEmptyCorpusIsAClearError() throws {
-        let dir = try RuntimeTestSupport.temporaryDirectory()
+        let dir = try TestResources.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data().write(to: dir.appendingPathComponent("empty.txt"))
         XCTAssertThrowsError(try DocumentIngest.read(dir)) { e in XCTAssertEqual(e as? IngestError, .emptyCorpus(dir.path)) }

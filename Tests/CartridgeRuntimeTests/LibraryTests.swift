@@ -2,6 +2,7 @@ import CartridgeFormat
 import CartridgeModel
 @testable import CartridgeRuntime
 import Foundation
+import CartridgeTestSupport
 import XCTest
 
 /// Cartridges on disk: init, retrieval ranking, lazy loading with an LRU bound, and refusal of
@@ -10,7 +11,7 @@ final class LibraryTests: XCTestCase {
     private func buildLibrary(size: Int = 16) throws -> (CartridgeRuntime, URL) {
         let rt = try RuntimeTestSupport.runtime()
         _ = try requireEmbedder(rt)
-        let dir = try RuntimeTestSupport.temporaryDirectory()
+        let dir = try TestResources.temporaryDirectory()
         for (name, text) in RuntimeTestSupport.documents {
             let doc = [DocumentIngest.document(data: Data(text.utf8), path: name)!]
             let base = (name as NSString).deletingPathExtension
@@ -21,10 +22,7 @@ final class LibraryTests: XCTestCase {
     }
 
     private func requireEmbedder(_ rt: CartridgeRuntime) throws -> Any {
-        do { return try rt.embedder() } catch {
-            if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" { throw error }
-            throw XCTSkip("embedder unavailable: \(error)")
-        }
+        try TestResources.require(Result { try rt.embedder() }, "embedder")
     }
 
     func testRetrievalRanksTheDocumentAboutTheQuestionFirst() throws {

@@ -1,26 +1,14 @@
 import CartridgeModel
 import CartridgeRuntime
+import CartridgeTestSupport
 import Foundation
 import XCTest
 
 /// The real model and runtime, loaded once per test process.
 enum RuntimeTestSupport {
-    private static let loaded: Result<CartridgeRuntime, Error> = Result { try CartridgeRuntime(model: LanguageModel()) }
+    private static let loaded: Result<CartridgeRuntime, Error> = Result { try CartridgeRuntime(model: TestResources.model()) }
 
-    static func runtime() throws -> CartridgeRuntime {
-        switch loaded {
-        case let .success(r): return r
-        case let .failure(e):
-            if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" { throw e }
-            throw XCTSkip("default model unavailable (\(e)); run `make setup`")
-        }
-    }
-
-    static func temporaryDirectory() throws -> URL {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("cartridges-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-        return d
-    }
+    static func runtime() throws -> CartridgeRuntime { try TestResources.require(loaded, "default model") }
 
     /// Three short documents on unrelated subjects.
     static let documents: [(String, String)] = [

@@ -2,6 +2,7 @@ import CartridgeKernels
 import CartridgeModel
 import CartridgeTraining
 import Foundation
+import CartridgeTestSupport
 import XCTest
 
 /// The whole training path: gradients of a tiny random llama against finite differences, packing,
@@ -141,8 +142,8 @@ final class TrainingTests: XCTestCase {
     func testReferenceTrace() throws { try checkTrace("train-trace.json") }
 
     private func checkTrace(_ file: String) throws {
-        let lm = try TrainingTestModel.model()
-        let ref = try TrainingTestModel.reference(file)
+        let lm = try TestResources.model()
+        let ref = try TestResources.reference(file)
         let prefix = TrainablePrefix(model: lm.model, ids: ref["prefix_ids"] as! [Int], frozen: 1)
         // init: per-layer sums and norms of K and V over all slots
         let initStats = ref["init_prefix_stats"] as! [[Double]]
@@ -207,26 +208,5 @@ final class TrainingTests: XCTestCase {
             }
         }
         return (k.squareRoot(), v.squareRoot())
-    }
-}
-
-/// The real default model and the reference folder, loaded once.
-enum TrainingTestModel {
-    private static let loaded: Result<LanguageModel, Error> = Result { try LanguageModel() }
-
-    static func model() throws -> LanguageModel {
-        switch loaded {
-        case let .success(m): return m
-        case let .failure(e):
-            if ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" { throw e }
-            throw XCTSkip("default model unavailable (\(e)); run `make setup`")
-        }
-    }
-
-    static func reference(_ name: String) throws -> [String: Any] {
-        let dir = ProcessInfo.processInfo.environment["CARTRIDGES_REFERENCE"].map { URL(fileURLWithPath: $0) }
-            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().appendingPathComponent("shared/reference")
-        return try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent(name))) as! [String: Any]
     }
 }

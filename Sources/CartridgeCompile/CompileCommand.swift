@@ -35,6 +35,7 @@ struct CompileCommand: ParsableCommand {
     @Option(help: "Longest synthesized answer, in tokens.") var maxAnswer: Int?
     @Option(help: "Fraction of conversations held out for validation.") var validation: Double?
     @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?
+    @Option(help: "Steps between validation losses (default: 40; each costs a forward pass over the held-out conversations).") var validateEvery: Int?
     @Option(help: "Also write a complete cartridge every N steps to WORK/snapshots/ (for quality-vs-time curves).") var snapshotEvery: Int?
     @Option(help: "Tensor dtype of the output: f16, bf16 or f32.") var dtype: String?
     @Option(help: "GGUF model (default: the cached SmolLM2-135M-Instruct).") var model: String?
@@ -95,6 +96,10 @@ struct CompileCommand: ParsableCommand {
             if let n = snapshotEvery {
                 guard n > 0 else { throw ValidationError("--snapshot-every must be at least 1") }
                 compiler.snapshotEvery = n
+            }
+            if let n = validateEvery {
+                guard n > 0 else { throw ValidationError("--validate-every must be at least 1") }
+                compiler.validateEvery = n
             }
             let s = try compiler.compile(documents: docs, output: out, workDirectory: work)
             var report = """

@@ -35,6 +35,10 @@ public final class Compiler: @unchecked Sendable {
     /// `WORK/snapshots/step-NNNNN.cart` (for curves of quality against compile time). Snapshots
     /// do not change the result, so they are not part of the job's settings.
     public var snapshotEvery: Int?
+    /// Steps between validation losses in `log.jsonl` (besides the first and the last). Each one
+    /// is a forward pass over every held-out conversation, so the default keeps them few; they
+    /// do not change the result.
+    public var validateEvery = 40
     let logger: Logger
 
     public init(runtime: CartridgeRuntime, options: CompileOptions, logger: Logger = Logger(label: "cartridges.compile")) {
@@ -60,7 +64,9 @@ public final class Compiler: @unchecked Sendable {
         // the job this work directory belongs to
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        var job = try encoder.encode(options)
+        var identity = options
+        identity.steps = 0  // more steps continue the same training: the batch of step s does not depend on the total
+        var job = try encoder.encode(identity)
         job += Data("|synthesis v\(Self.synthesisVersion)|\(runtime.identity.fingerprint)|".utf8) + Data(documents.map { "\($0.path):\($0.sha256)" }.joined(separator: ",").utf8)
         let work = try WorkDirectory(url: workDirectory ?? Self.defaultWorkDirectory(for: output), job: job)
 
@@ -110,9 +116,9 @@ public final class Compiler: @unchecked Sendable {
         let trainer = PrefixTrainer(model: lm.model)
         let adam = Adam(config: AdamConfig(learningRate: options.learningRate, anchor: options.anchor), prefix: prefix)
         let gK = FloatBuffer(count: prefix.keys.count), gV = FloatBuffer(count: prefix.values.count)
-        var firstStep = try work.loadCheckpoint(prefix: prefix, adam: adam) ?? 0
+        let firstStep = try work.loadCheckpoint(prefix: prefix, adam: adam) ?? 0
+        guard firstStep <= options.steps else { throw WorkDirectoryError.trainedPast(path: work.url.path, step: firstStep, steps: options.steps) }
         if firstStep > 0 { logger.info("resuming training at step \(firstStep) of \(options.steps)") }
-        firstStep = min(firstStep, options.steps)
         let valInitial = firstStep == 0 ? validationLoss(validation, prefix: prefix, trainer: trainer) : nil
         if let v = valInitial { work.log(["step": 0, "validation_loss": v, "seconds": 0]) }
         let recipeData = try JSONEncoder().encode(options)
@@ -146,9 +152,9 @@ public final class Compiler: @unchecked Sendable {
                 progress.update(step + 1, note: String(format: "loss %.4f", e.loss))
                 if (step + 1) % options.checkpointEvery == 0 || step + 1 == options.steps {
                     try work.saveCheckpoint(prefix: prefix, adam: adam, step: step + 1)
-                    if step + 1 < options.steps, let v = validationLoss(validation, prefix: prefix, trainer: trainer) {
-                        work.log(["step": step + 1, "validation_loss": v, "seconds": seconds])
-                    }
+                }
+                if (step + 1) % validateEvery == 0, step + 1 < options.steps, let v = validationLoss(validation, prefix: prefix, trainer: trainer) {
+                    work.log(["step": step + 1, "validation_loss": v, "seconds": seconds])
                 }
                 try snapshot(step: step + 1)
             }

@@ -7,6 +7,7 @@ import Foundation
 public enum WorkDirectoryError: Error, CustomStringConvertible, Equatable {
     case settingsChanged(path: String)
     case corruptCheckpoint(path: String, reason: String)
+    case trainedPast(path: String, step: Int, steps: Int)
     case io(path: String, reason: String)
 
     public var description: String {
@@ -14,6 +15,8 @@ public enum WorkDirectoryError: Error, CustomStringConvertible, Equatable {
         case let .settingsChanged(p):
             return "the work directory \(p) holds a compile of other documents, model or settings; remove it, or pass another --work-dir"
         case let .corruptCheckpoint(p, r): return "checkpoint \(p) is unusable (\(r)); remove it to restart training from the last synthesized data"
+        case let .trainedPast(p, step, steps):
+            return "the work directory \(p) has already trained \(step) steps, more than --steps \(steps); pass --steps \(step) or more, or remove \(p)/checkpoint.bin to retrain from the synthesized data"
         case let .io(p, r): return "cannot write \(p): \(r)"
         }
     }
@@ -21,7 +24,8 @@ public enum WorkDirectoryError: Error, CustomStringConvertible, Equatable {
 
 /// Everything a compile keeps between runs, so that an interrupted compile (even `kill -9`)
 /// resumes without losing finished work:
-/// - `job.json`: the settings, corpus and model hashes this directory belongs to;
+/// - `job.json`: the settings, corpus and model hashes this directory belongs to (all settings but
+///   the step count, so that a finished compile can be run again with more steps to train longer);
 /// - `samples.jsonl`: one line per finished group of conversations, appended and fsync'ed;
 ///   a torn last line (a crash mid-write) is dropped on resume;
 /// - `checkpoint.bin`: prefix, Adam state and step, replaced atomically (temp, fsync, rename);

@@ -33,6 +33,7 @@ struct CompileCommand: ParsableCommand {
     @Option(help: "Shortest corpus window for self-study, in tokens.") var chunkMin: Int?
     @Option(help: "Longest corpus window for self-study, in tokens.") var chunkMax: Int?
     @Option(help: "Longest synthesized answer, in tokens.") var maxAnswer: Int?
+    @Option(help: "Kinds of conversation, comma-separated, taken in turn (default: structuring,summarization,question,useCase,creative; recall is extra).") var kinds: String?
     @Option(help: "Fraction of conversations held out for validation.") var validation: Double?
     @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?
     @Option(help: "Steps between validation losses (default: 40; each costs a forward pass over the held-out conversations).") var validateEvery: Int?
@@ -61,6 +62,14 @@ struct CompileCommand: ParsableCommand {
         if let v = chunkMin { o.chunkMinTokens = v }
         if let v = chunkMax { o.chunkMaxTokens = v }
         if let v = maxAnswer { o.maxAnswerTokens = v }
+        if let v = kinds {
+            o.seedKinds = try v.split(separator: ",").map { name in
+                guard let k = SeedKind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--kinds: unknown kind '\(name)'; known: \(SeedKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return k
+            }
+        }
         if let v = validation { o.validationFraction = v }
         if let v = checkpointEvery { o.checkpointEvery = v }
         if let v = dtype {

@@ -27,6 +27,8 @@ public struct CompileOptions: Codable, Sendable, Equatable {
     /// Longest question (agent A) and answer (agent B), in tokens.
     public var maxQuestionTokens = 64
     public var maxAnswerTokens = 160
+    /// Kinds of conversation, taken in turn (the five of self-study; `recall` can be added).
+    public var seedKinds = SeedKind.selfStudy
     /// Sampling temperature of agent A.
     public var questionTemperature: Float = 0.6
     /// Teacher distribution: at most this many ids per position, cut once this mass is reached.
@@ -77,6 +79,7 @@ public struct CompileOptions: Codable, Sendable, Equatable {
         if samples < 2 { problems.append("--samples must be at least 2") }
         if conversationsPerChunk < 1 || chunksPerBatch < 1 { problems.append("conversations per chunk and chunks per batch must be at least 1") }
         if chunkMinTokens < 16 || chunkMaxTokens < chunkMinTokens { problems.append("need 16 <= --chunk-min <= --chunk-max") }
+        if seedKinds.isEmpty { problems.append("--kinds needs at least one kind") }
         if steps < 0 || batchSize < 1 { problems.append("need --steps >= 0 and --batch-size >= 1") }
         if !(learningRate > 0) { problems.append("--lr must be positive") }
         if !(anchor >= 0 && learningRate * anchor < 1) { problems.append("--anchor must be >= 0 and below 1 / lr") }

@@ -1,22 +1,38 @@
 import CartridgeModel
+import Foundation
 
 /// The five kinds of seed prompt that make agent A write a user message about the corpus window.
 ///
 /// A 135M model asked to "write a question about the text" writes vague, self-referential or
-/// looping messages. Three things keep it concrete: every prompt quotes an excerpt of the window
+/// looping messages. Four things keep it concrete: every prompt quotes an excerpt of the window
 /// (a sentence for questions, a few sentences for requests), agent A's reply is started for it
-/// with a few words (`openings`), and the reply ends at its first question mark, full stop or
-/// line break (`ends(after:)`).
+/// with a few words (`openings`), which for fact questions name a name or number of the excerpt
+/// (`Excerpts.keyTerms`), and the reply ends at its first question mark, full stop or line break
+/// (`ends(after:)`).
 public enum SeedKind: String, Codable, Sendable, CaseIterable {
     case structuring, summarization, question, useCase, creative
+    /// Not one of the five kinds of self-study: the user turn is not written by agent A but cut
+    /// from the corpus, "Complete this sentence from the text: "{the sentence's first words}"", so
+    /// agent B's answer recites the sentence's end (a name, a number, the point) from the window.
+    /// Off by default; `--kinds` adds it.
+    case recall
+
+    /// The five kinds of the method, the default mix.
+    public static let selfStudy: [SeedKind] = [.structuring, .summarization, .question, .useCase, .creative]
+
+    /// Whether agent A writes the user turn (every kind but `recall`).
+    public var isWrittenByAgentA: Bool { self != .recall }
 
     /// Sentences quoted in the prompt: questions aim at one sentence, requests at a short passage.
     public var excerptSentences: Int {
         switch self {
-        case .question, .useCase: return 1
+        case .question, .useCase, .recall: return 1
         case .structuring, .summarization, .creative: return 3
         }
     }
+
+    /// Whether this kind asks for one fact, so that its question can be about a name or number.
+    public var asksForAFact: Bool { self == .question || self == .useCase }
 
     /// The instruction given to the question-writing agent, quoting `excerpt` from the window.
     public func prompt(excerpt: String) -> String {
@@ -31,17 +47,30 @@ public enum SeedKind: String, Codable, Sendable, CaseIterable {
             return "Here is a detail from the text above:\n\"\(excerpt)\"\nSomeone needs this detail for a real task, such as writing a report or planning a trip. Write the question they would ask, naming what it is about."
         case .creative:
             return "Here is a passage from the text above:\n\"\(excerpt)\"\nWrite a question asking me to explain the idea of this passage in my own words, or to apply it to a new example."
+        case .recall:
+            return "Complete this sentence from the text: \"\(Excerpts.clozeHead(excerpt)) ...\""
         }
     }
 
-    /// Words agent A's reply starts with (one is chosen per conversation).
-    public var openings: [String] {
+    /// Words agent A's reply starts with (one is chosen per conversation). Given a `term` of the
+    /// excerpt (a name or number), the kinds that ask for a fact start with a question about it:
+    /// told in words to "ask about the fact", a 135M model asks vague questions ("Who is the person
+    /// mentioned in the text?") and the answers invent the rest; asked about a name of the excerpt,
+    /// the answer more often repeats what the window says of it.
+    public func openings(term: String? = nil) -> [String] {
+        if let t = term, asksForAFact {
+            switch self {
+            case .useCase: return ["For my notes: what exactly does the text say about \(t)", "I need the details: what does the text say about \(t)"]
+            default: return ["What does the text say about \(t)", "What do we learn about \(t)"]
+            }
+        }
         switch self {
         case .structuring: return ["Make a bulleted list of the", "Make a table of the", "List the"]
         case .summarization: return ["Summarize what the text says about", "Briefly summarize the part of the text about"]
         case .question: return ["What", "Which", "Who", "How many", "Where", "Why", "How", "When"]
         case .useCase: return ["According to the text, what", "I need to know: what", "In the text, which", "What exactly does the text say about"]
         case .creative: return ["Explain", "Why does the author say that", "How would you apply the idea that"]
+        case .recall: return [""]
         }
     }
 
@@ -53,7 +82,7 @@ public enum SeedKind: String, Codable, Sendable, CaseIterable {
         if piece.contains("\n") || piece.contains("?") { return true }
         switch self {
         case .structuring, .summarization: return piece.contains(".")
-        case .question, .useCase, .creative: return false
+        case .question, .useCase, .creative, .recall: return false
         }
     }
 }
@@ -82,19 +111,59 @@ public enum Excerpts {
             .filter { $0.split(separator: " ").count >= minWords }
     }
 
-    /// `count` consecutive sentences from a seeded position, at most `maxWords` words; the whole
-    /// text (cut to `maxWords`) when it has no sentence long enough.
-    public static func pick(from sentences: [String], fallback: String, count: Int, maxWords: Int = 60,
-                            rng: inout SplitMix64) -> String {
-        let text: String
-        if sentences.isEmpty {
-            text = fallback
-        } else {
-            let start = Int(rng.next() % UInt64(sentences.count))
-            text = sentences[start..<min(sentences.count, start + count)].joined(separator: " ")
-        }
+    /// The first sentence each of a window's `conversations` quotes: seeded permutations of the
+    /// window's sentences one after another, so every sentence is quoted once before any is
+    /// quoted twice (drawn independently, a third of them would not be quoted at all).
+    public static func schedule(sentences: Int, conversations: Int, rng: inout SplitMix64) -> [Int] {
+        guard sentences > 0 else { return [Int](repeating: 0, count: conversations) }
+        var starts: [Int] = []
+        while starts.count < conversations { starts += Array(0..<sentences).shuffled(using: &rng) }
+        return Array(starts.prefix(conversations))
+    }
+
+    /// `count` consecutive sentences from `start`, at most `maxWords` words; the whole text (cut
+    /// to `maxWords`) when it has no sentence long enough.
+    public static func pick(from sentences: [String], fallback: String, start: Int, count: Int, maxWords: Int = 60) -> String {
+        let text = sentences.isEmpty ? fallback : sentences[start..<min(sentences.count, start + count)].joined(separator: " ")
         let words = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
         return words.prefix(maxWords).joined(separator: " ")
+    }
+
+    /// The first words of a sentence for a recall question: up to its last name or number when
+    /// that leaves at least 3 words before it, else its first 60% of words (at least 3, and at
+    /// least 2 words left to recall).
+    public static func clozeHead(_ sentence: String) -> String {
+        let words = sentence.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard words.count >= 5 else { return words.prefix(max(1, words.count - 1)).joined(separator: " ") }
+        var cut = max(3, min(words.count - 2, Int((Double(words.count) * 0.6).rounded())))
+        if let last = keyTerms(sentence).last, let first = last.split(separator: " ").first,
+           let at = words.indices.last(where: { words[$0].contains(first) }), at >= 3 {
+            cut = at
+        }
+        return words.prefix(cut).joined(separator: " ")
+    }
+
+    /// The names and numbers a text states, which are what factual questions ask for: runs of
+    /// capitalized words that do not start a sentence ("Stephen Fry"), and words with a digit
+    /// ("1871"). "I" and its contractions are not names.
+    public static func keyTerms(_ text: String) -> [String] {
+        var terms: [String] = [], run: [String] = []
+        func flush() {
+            if !run.isEmpty, !terms.contains(run.joined(separator: " ")) { terms.append(run.joined(separator: " ")) }
+            run = []
+        }
+        var sentenceStart = true
+        for raw in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            let word = raw.trimmingCharacters(in: CharacterSet.punctuationCharacters.union(.symbols))
+            let isPronoun = word == "I" || word.hasPrefix("I'") || word.hasPrefix("I\u{2019}")
+            let isName = !sentenceStart && word.count > 1 && word.first!.isUppercase && !isPronoun
+            if word.contains(where: \.isNumber) || isName { run.append(word) } else { flush() }
+            // a clause ends a run: "Bic, Miquelrius" are two names
+            if let last = raw.last, ",;:.?!)\"".contains(last) { flush() }
+            sentenceStart = raw.last.map { ".?!".contains($0) } ?? false
+        }
+        flush()
+        return terms
     }
 }
 

@@ -53,19 +53,24 @@ public struct SelfStudy: Sendable {
     public func conversations(windows: [Window]) throws -> [SelfStudySample] {
         let tok = model.tokenizer
         var caches: [KVCache] = [], systemLengths: [Int] = [], kinds: [SeedKind] = [], owners: [(Window, Int)] = []
-        var seedTurns: [[Int]] = [], openings: [[Int]] = []
+        var seedTurns: [[Int]] = [], openings: [[Int]] = [], written: [[Int]?] = []
         for w in windows {
             let system = tok.encode("<|im_start|>system\n", parseSpecial: true) + w.chunk.ids + tok.encode("<|im_end|>\n", parseSpecial: true)
             let base = model.model.makeCache(capacity: system.count)
             _ = model.prefill(system, cache: base)
             let text = tok.decode(w.chunk.ids)
             let sentences = Excerpts.sentences(text)
+            var windowRNG = SplitMix64(seed: options.seed ^ (0xE8C3_0000 &+ UInt64(w.chunkIndex) &* 0x9E37_79B9))
+            let starts = Excerpts.schedule(sentences: sentences.count, conversations: w.count, rng: &windowRNG)
             for j in 0..<w.count {
-                let kind = SeedKind.allCases[(w.firstIndex + j) % SeedKind.allCases.count]
-                // the excerpt and opening words of conversation i depend on the seed and i only
+                let kind = options.seedKinds[(w.firstIndex + j) % options.seedKinds.count]
+                // the excerpt, answer and opening words of conversation i depend on the seed, its window and i only
                 var rng = SplitMix64(seed: options.seed ^ (0x5EED_0000 &+ UInt64(w.firstIndex + j) &* 0x9E37_79B9))
-                let excerpt = Excerpts.pick(from: sentences, fallback: text, count: kind.excerptSentences, rng: &rng)
-                let opening = tok.encode(kind.openings[Int(rng.next() % UInt64(kind.openings.count))], parseSpecial: false)
+                let excerpt = Excerpts.pick(from: sentences, fallback: text, start: starts[j], count: kind.excerptSentences)
+                let terms = kind.asksForAFact ? Excerpts.keyTerms(excerpt) : []
+                let term = terms.isEmpty ? nil : terms[Int(rng.next() % UInt64(terms.count))]
+                let words = kind.openings(term: term)
+                let opening = tok.encode(words[Int(rng.next() % UInt64(words.count))], parseSpecial: false)
                 let seedTurn = tok.encode("<|im_start|>user\n\(kind.prompt(excerpt: excerpt))<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true) + opening
                 // the cache holds the window, then either A's turn or B's (the user turn around A's
                 // message is at most 16 tokens more than the message)
@@ -79,23 +84,29 @@ public struct SelfStudy: Sendable {
                 owners.append((w, j))
                 seedTurns.append(seedTurn)
                 openings.append(opening)
+                written.append(kind.isWrittenByAgentA ? nil : tok.encode(kind.prompt(excerpt: excerpt), parseSpecial: false))
             }
         }
         let count = caches.count
 
         // agent A: the user message, started with its opening words, ended at its first "?"
         // (requests also at "."), line break or end of turn
-        let sampling = owners.map { w, j in
+        let asking = (0..<count).filter { written[$0] == nil }
+        let sampling = asking.map { i in
             SamplingParameters(temperature: options.questionTemperature, topK: 0, topP: 0.95,
-                               seed: options.seed &* 1_000_003 &+ UInt64(w.firstIndex + j))
+                               seed: options.seed &* 1_000_003 &+ UInt64(owners[i].0.firstIndex + owners[i].1))
         }
-        let questions = try model.generateBatch(prompts: seedTurns, caches: caches, maxTokens: options.maxQuestionTokens, sampling: sampling,
-                                                finished: { s, ids in kinds[s].ends(after: tok.decode([ids.last!]), length: ids.count) })
-            .enumerated().map { s, g in
+        var questions = written.map { $0 ?? [] }
+        if !asking.isEmpty {
+            let generated = try model.generateBatch(prompts: asking.map { seedTurns[$0] }, caches: asking.map { caches[$0] },
+                                                    maxTokens: options.maxQuestionTokens, sampling: sampling,
+                                                    finished: { s, ids in kinds[asking[s]].ends(after: tok.decode([ids.last!]), length: ids.count) })
+            for (s, g) in generated.enumerated() {
                 var ids = g.stopped ? Array(g.ids.dropLast()) : g.ids
                 while let last = ids.last, tok.decode([last]).allSatisfy(\.isWhitespace) { ids.removeLast() }
-                return openings[s] + ids
+                questions[asking[s]] = openings[asking[s]] + ids
             }
+        }
 
         // agent B: the answer, with the teacher's distribution at every token; a greedy answer
         // that starts repeating itself is cut where the repetition starts

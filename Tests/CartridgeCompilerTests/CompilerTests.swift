@@ -1,9 +1,9 @@
 @testable import CartridgeCompiler
 import CartridgeFormat
 import CartridgeModel
+import CartridgeTestSupport
 import CartridgeTraining
 import Foundation
-import CartridgeTestSupport
 import XCTest
 
 final class ChunkingTests: XCTestCase {
@@ -75,30 +75,50 @@ final class ChunkingTests: XCTestCase {
 /// with more steps, they must finish from the work directory and produce the same cartridge as
 /// an uninterrupted run.
 final class ResumeTests: XCTestCase {
-    var dir: URL!, docs: URL!, exe: URL!
+    var dir: URL!, docs: URL!
 
     override func setUpWithError() throws {
         _ = try TestResources.model()
-        exe = try TestResources.executable("cartridge-compile")
-        dir = try TestResources.temporaryDirectory("compile-resume")
-        docs = dir.appendingPathComponent("docs")
-        try FileManager.default.createDirectory(at: docs, withIntermediateDirectories: true)
-        try "The lighthouse on Skerry Point was built in 1871 by Anna Lind. Its lamp burns whale oil and can be seen for 18 nautical miles. The keeper, Tomas Berg, keeps a red logbook of every ship that passes."
-            .write(to: docs.appendingPathComponent("lighthouse.txt"), atomically: true, encoding: .utf8)
+        (dir, docs) = try Self.corpus("compile-resume")
     }
 
     override func tearDownWithError() throws {
         if let dir { try? FileManager.default.removeItem(at: dir) }
     }
 
+    /// A new folder holding `docs/lighthouse.txt`, the tiny corpus; returns (folder, docs).
+    static func corpus(_ label: String) throws -> (URL, URL) {
+        let dir = try TestResources.temporaryDirectory(label), docs = dir.appendingPathComponent("docs")
+        try FileManager.default.createDirectory(at: docs, withIntermediateDirectories: true)
+        try "The lighthouse on Skerry Point was built in 1871 by Anna Lind. Its lamp burns whale oil and can be seen for 18 nautical miles. The keeper, Tomas Berg, keeps a red logbook of every ship that passes."
+            .write(to: docs.appendingPathComponent("lighthouse.txt"), atomically: true, encoding: .utf8)
+        return (dir, docs)
+    }
+
+    /// One uninterrupted 6-step compile of the corpus, made once per test process for the tests
+    /// that compare with it.
+    private static let uninterrupted: Result<URL, Error> = Result {
+        let (dir, docs) = try corpus("compile-reference")
+        let out = dir.appendingPathComponent("reference.cart")
+        let r = try compile(docs: docs, to: out)
+        guard r.status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "reference compile failed: \(r.stderr)"]) }
+        return out
+    }
+
+    func uninterruptedCompile() throws -> URL { try Self.uninterrupted.get() }
+
     /// Runs the tiny compile to `out`; `killAfter` is polled and the process killed once it holds.
-    func run(_ out: URL, steps: Int = 6, killAfter: ((URL) -> Bool)? = nil) throws -> (status: Int32, stderr: String) {
+    func run(_ out: URL, steps: Int = 6, extra: [String] = [], killAfter: ((URL) -> Bool)? = nil) throws -> (status: Int32, stderr: String) {
+        try Self.compile(docs: docs, to: out, steps: steps, extra: extra, killAfter: killAfter)
+    }
+
+    static func compile(docs: URL, to out: URL, steps: Int = 6, extra: [String] = [], killAfter: ((URL) -> Bool)? = nil) throws -> (status: Int32, stderr: String) {
         let args = ["--size", "24", "--samples", "6", "--per-chunk", "2", "--chunks-per-batch", "1", "--steps", "\(steps)", "--batch-size", "2", "--checkpoint-every", "1",
                     "--chunk-min", "32", "--chunk-max", "48", "--max-answer", "12", "--validation", "0.34", "--dtype", "f32", "--seed", "5"]
         let p = Process()
-        p.executableURL = exe
-        p.arguments = [docs.path, "-o", out.path] + args
-        let err = dir.appendingPathComponent("stderr-\(UUID().uuidString).txt")
+        p.executableURL = try TestResources.executable("cartridge-compile")
+        p.arguments = [docs.path, "-o", out.path] + args + extra
+        let err = out.deletingLastPathComponent().appendingPathComponent("stderr-\(UUID().uuidString).txt")
         FileManager.default.createFile(atPath: err.path, contents: nil)
         p.standardError = try FileHandle(forWritingTo: err)
         p.standardOutput = FileHandle.nullDevice
@@ -121,8 +141,7 @@ final class ResumeTests: XCTestCase {
     }
 
     func testAKilledCompileResumesAndMatchesAnUninterruptedOne() throws {
-        let reference = dir.appendingPathComponent("reference.cart")
-        XCTAssertEqual(try run(reference).status, 0)
+        let reference = try uninterruptedCompile()
         // killed during synthesis (after the first group is durable), then during training
         let resumed = dir.appendingPathComponent("resumed.cart")
         _ = try run(resumed) { work in
@@ -137,9 +156,31 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(groups, 3, "6 samples in groups of 2")
     }
 
+    func testAnUnknownKindOfConversationIsRefusedWithTheKnownOnes() throws {
+        let r = try run(dir.appendingPathComponent("x.cart"), extra: ["--kinds", "question,quiz"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("unknown kind 'quiz'") && r.stderr.contains("recall"), r.stderr)
+    }
+
+    func testRecallConversationsQuoteTheCorpusAndTrain() throws {
+        let out = dir.appendingPathComponent("recall.cart")
+        XCTAssertEqual(try run(out, steps: 2, extra: ["--kinds", "recall,question"]).status, 0)
+        let lines = try String(contentsOf: Compiler.defaultWorkDirectory(for: out).appendingPathComponent("samples.jsonl"), encoding: .utf8)
+            .split(separator: "\n")
+        let samples = try lines.flatMap { try JSONDecoder().decode([SelfStudySample].self, from: Data($0.utf8)) }
+        XCTAssertEqual(samples.map(\.kind), [.recall, .question, .recall, .question, .recall, .question])
+        let tok = try TestResources.model().tokenizer
+        for s in samples where s.kind == .recall {
+            let q = tok.decode(s.question)
+            XCTAssertTrue(q.hasPrefix("Complete this sentence from the text: \""), q)
+            let head = q.dropFirst("Complete this sentence from the text: \"".count).replacingOccurrences(of: " ...\"", with: "")
+            XCTAssertTrue(try String(contentsOf: docs.appendingPathComponent("lighthouse.txt"), encoding: .utf8).contains(head), "\(head) is not from the corpus")
+            XCTAssertFalse(s.answer.isEmpty)
+        }
+    }
+
     func testAFinishedCompileTrainsLongerWhenRunAgainWithMoreSteps() throws {
-        let reference = dir.appendingPathComponent("reference.cart")
-        XCTAssertEqual(try run(reference).status, 0)
+        let reference = try uninterruptedCompile()
         let extended = dir.appendingPathComponent("extended.cart")
         XCTAssertEqual(try run(extended, steps: 3).status, 0)
         XCTAssertEqual(try run(extended, steps: 6).status, 0)

@@ -16,15 +16,48 @@ final class SeedPromptTests: XCTestCase {
         XCTAssertEqual(Excerpts.sentences("The lamp can be seen for 18 nautical miles."), ["The lamp can be seen for 18 nautical miles."])
     }
 
-    func testExcerptIsSeededConsecutiveSentencesCutToTheWordLimit() {
+    func testExcerptIsConsecutiveSentencesCutToTheWordLimit() {
         let sentences = (0..<10).map { "Sentence number \($0) has six words." }
+        XCTAssertEqual(Excerpts.pick(from: sentences, fallback: "", start: 8, count: 3),
+                       "Sentence number 8 has six words. Sentence number 9 has six words.")
+        XCTAssertEqual(Excerpts.pick(from: sentences, fallback: "", start: 0, count: 10, maxWords: 7).split(separator: " ").count, 7)
+        XCTAssertEqual(Excerpts.pick(from: [], fallback: "only this", start: 0, count: 1), "only this")
+    }
+
+    func testAWindowQuotesEverySentenceOnceBeforeAnyTwice() {
         var a = SplitMix64(seed: 3), b = SplitMix64(seed: 3)
-        let x = Excerpts.pick(from: sentences, fallback: "", count: 3, rng: &a)
-        XCTAssertEqual(x, Excerpts.pick(from: sentences, fallback: "", count: 3, rng: &b))
-        XCTAssertTrue(sentences.joined(separator: " ").contains(x))
-        var c = SplitMix64(seed: 1)
-        XCTAssertEqual(Excerpts.pick(from: sentences, fallback: "", count: 10, maxWords: 7, rng: &c).split(separator: " ").count, 7)
-        XCTAssertEqual(Excerpts.pick(from: [], fallback: "only this", count: 1, rng: &c), "only this")
+        let starts = Excerpts.schedule(sentences: 7, conversations: 16, rng: &a)
+        XCTAssertEqual(starts, Excerpts.schedule(sentences: 7, conversations: 16, rng: &b), "seeded")
+        XCTAssertEqual(Set(starts.prefix(7)), Set(0..<7))
+        XCTAssertEqual(Set(starts[7..<14]), Set(0..<7))
+        XCTAssertNotEqual(Array(starts.prefix(7)), Array(0..<7), "shuffled, not in text order")
+        XCTAssertEqual(Excerpts.schedule(sentences: 0, conversations: 3, rng: &a), [0, 0, 0], "no sentence: the fallback text")
+    }
+
+    func testKeyTermsAreTheNamesAndNumbersOfASentence() {
+        XCTAssertEqual(Excerpts.keyTerms("The best notebooks I've found are made by a company called Miquelrius."), ["Miquelrius"])
+        XCTAssertEqual(Excerpts.keyTerms("Memories like that of Stephen Fry (e.g. in 1971) fade."), ["Stephen Fry", "1971"])
+        XCTAssertEqual(Excerpts.keyTerms("It was built by Anna Lind. Then Tomas Berg, the keeper, kept a log. Bic, Miquelrius."),
+                       ["Anna Lind", "Tomas Berg", "Miquelrius"], "a word that starts a sentence is not taken for a name")
+        XCTAssertEqual(Excerpts.keyTerms("I use the cheapest pens I can find, and I'm happy."), [])
+    }
+
+    func testARecallQuestionCutsItsSentenceBeforeTheLastNameOrNumber() {
+        XCTAssertEqual(SeedKind.recall.prompt(excerpt: "The best notebooks I've found are made by a company called Miquelrius."),
+                       "Complete this sentence from the text: \"The best notebooks I've found are made by a company called ...\"")
+        XCTAssertEqual(Excerpts.clozeHead("I always pack books, earplugs, a notebook and a pen."), "I always pack books, earplugs, a",
+                       "no name or number: its first 60% of words")
+        XCTAssertEqual(Excerpts.clozeHead("In 1871 the lamp burned whale oil."), "In 1871 the lamp", "a name in the first 3 words is not a cut")
+        XCTAssertFalse(SeedKind.recall.isWrittenByAgentA)
+        XCTAssertFalse(SeedKind.selfStudy.contains(.recall), "recall is not one of the five kinds of self-study")
+    }
+
+    func testFactQuestionsStartWithANameOfTheirExcerpt() {
+        for kind in SeedKind.allCases {
+            let named = kind.openings(term: "Anna Lind")
+            XCTAssertEqual(named.allSatisfy { $0.contains("Anna Lind") }, kind.asksForAFact, "\(kind)")
+            XCTAssertEqual(kind.openings(term: nil), kind.openings(), "no term: the kind's own openings")
+        }
     }
 
     func testQuestionsEndAtAQuestionMarkAndRequestsAlsoAtAFullStop() {
@@ -33,8 +66,8 @@ final class SeedPromptTests: XCTestCase {
         XCTAssertTrue(SeedKind.summarization.ends(after: ".", length: 5))
         XCTAssertTrue(SeedKind.creative.ends(after: "\n", length: 5))
         XCTAssertFalse(SeedKind.question.ends(after: "?", length: 2), "not right after the opening words")
-        for kind in SeedKind.allCases {
-            XCTAssertFalse(kind.openings.isEmpty)
+        for kind in SeedKind.selfStudy {
+            XCTAssertFalse(kind.openings().isEmpty)
             XCTAssertTrue(kind.prompt(excerpt: "EXCERPT").contains("\"EXCERPT\""))
         }
     }

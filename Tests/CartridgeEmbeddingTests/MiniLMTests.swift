@@ -1,8 +1,8 @@
+@testable import CartridgeEmbedding
 import CartridgeKernels
 import CartridgeTestSupport
 import Foundation
 import XCTest
-@testable import CartridgeEmbedding
 
 /// The installed embedder and the reference data, loaded once per test process.
 enum TestEmbedder {

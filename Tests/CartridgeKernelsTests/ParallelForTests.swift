@@ -1,6 +1,6 @@
 import CartridgeKernels
-import Synchronization
 import Foundation
+import Synchronization
 import XCTest
 
 final class ParallelForTests: XCTestCase {

@@ -1,5 +1,5 @@
-import Foundation
 import CartridgeTestSupport
+import Foundation
 import XCTest
 
 /// The `cartridge` executable as later checks call it (built by `make test` before the tests run).

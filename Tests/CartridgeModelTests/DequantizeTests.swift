@@ -1,6 +1,6 @@
+import CartridgeModel
 import Foundation
 import XCTest
-import CartridgeModel
 
 /// Checks `Dequantize` against gguf-py (`scripts/make-gguf-fixtures.py` writes Fixtures/dequant.json).
 final class DequantizeTests: XCTestCase {

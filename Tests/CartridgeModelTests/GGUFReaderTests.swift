@@ -1,6 +1,6 @@
 @testable import CartridgeModel
-import Foundation
 import CartridgeTestSupport
+import Foundation
 import XCTest
 
 /// The GGUF reader against a fixture written by gguf-py (scripts/make-gguf-fixtures.py), and

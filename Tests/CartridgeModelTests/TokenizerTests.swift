@@ -1,7 +1,7 @@
-import Foundation
-import CartridgeTestSupport
-import XCTest
 @testable import CartridgeModel
+import CartridgeTestSupport
+import Foundation
+import XCTest
 
 final class TokenizerTests: XCTestCase {
     private struct ReferenceEntry: Decodable {

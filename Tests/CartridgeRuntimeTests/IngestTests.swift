@@ -1,8 +1,8 @@
 import CartridgeFormat
 import CartridgeModel
 @testable import CartridgeRuntime
-import Foundation
 import CartridgeTestSupport
+import Foundation
 import XCTest
 
 final class IngestTests: XCTestCase {

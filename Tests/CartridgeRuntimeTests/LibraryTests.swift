@@ -1,8 +1,8 @@
 import CartridgeFormat
 import CartridgeModel
 @testable import CartridgeRuntime
-import Foundation
 import CartridgeTestSupport
+import Foundation
 import XCTest
 
 /// Cartridges on disk: init, retrieval ranking, lazy loading with an LRU bound, and refusal of

@@ -1,8 +1,8 @@
 import CartridgeKernels
 import CartridgeModel
+import CartridgeTestSupport
 import CartridgeTraining
 import Foundation
-import CartridgeTestSupport
 import XCTest
 
 /// The whole training path: gradients of a tiny random llama against finite differences, packing,

@@ -1,7 +1,8 @@
 import CartridgeModel
 import Foundation
 
-/// The five kinds of seed prompt that make agent A write a user message about the corpus window.
+/// The kinds of conversation about a corpus window: five seed prompts that make agent A write the
+/// user message (the method's), and `recall`, whose user message is cut from the window.
 ///
 /// A 135M model asked to "write a question about the text" writes vague, self-referential or
 /// looping messages. Four things keep it concrete: every prompt quotes an excerpt of the window
@@ -14,10 +15,10 @@ public enum SeedKind: String, Codable, Sendable, CaseIterable {
     /// Not one of the five kinds of self-study: the user turn is not written by agent A but cut
     /// from the corpus, "Complete this sentence from the text: "{the sentence's first words}"", so
     /// agent B's answer recites the sentence's end (a name, a number, the point) from the window.
-    /// Off by default; `--kinds` adds it.
+    /// Half of the default mix (`CompileOptions.seedKinds`).
     case recall
 
-    /// The five kinds of the method, the default mix.
+    /// The five kinds of the method.
     public static let selfStudy: [SeedKind] = [.structuring, .summarization, .question, .useCase, .creative]
 
     /// Whether agent A writes the user turn (every kind but `recall`).

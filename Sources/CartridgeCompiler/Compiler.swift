@@ -50,7 +50,8 @@ public final class Compiler: @unchecked Sendable {
     /// Version of the self-study data a work directory holds (windows, prompts); a work directory
     /// of another version is refused instead of mixing two kinds of data. 2: windows cover the
     /// corpus' first and last tokens (CorpusChunker). 3: a window's conversations quote all its
-    /// sentences before repeating one, and fact questions are written for a name or number.
+    /// sentences before repeating one, and fact questions start with a name or number of their
+    /// excerpt.
     static let synthesisVersion = 3
 
     /// The default work directory for an output file: `NAME.cart` → `NAME.cart.work/`.

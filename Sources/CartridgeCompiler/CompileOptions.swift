@@ -1,4 +1,5 @@
 import CartridgeFormat
+import CartridgeTraining
 
 /// What to optimize.
 public enum CompileObjective: String, Codable, Sendable, CaseIterable {
@@ -6,6 +7,14 @@ public enum CompileObjective: String, Codable, Sendable, CaseIterable {
     case distill
     /// Next-token prediction on the raw corpus (the baseline: memorizes, generalizes worse).
     case nextToken = "next-token"
+}
+
+/// How a batch's loss weighs its conversations.
+public enum LossWeighting: String, Codable, Sendable, CaseIterable {
+    /// Every supervised token weighs the same: long answers weigh more.
+    case token
+    /// Every conversation weighs the same: a short factual answer weighs as much as a long summary.
+    case conversation
 }
 
 /// Every setting of a compile. Defaults compile a corpus of about 10k tokens in well under 30
@@ -44,12 +53,16 @@ public struct CompileOptions: Codable, Sendable, Equatable {
     /// 0.02 erased what the initialization knew and closed less of the gap than 0.005
     /// (docs/quality.md).
     public var learningRate: Float = 0.005
+    /// How the rate moves over the steps.
+    public var learningRateSchedule = LearningRateSchedule.constant
     /// Pull toward the initialization (decoupled, like weight decay toward the init instead of
     /// toward zero): each step also moves the prefix by -lr * anchor * (prefix - init), which
     /// bounds a value's drift at about 1 / anchor. It keeps what the corpus' first tokens put in
     /// the cartridge while distillation adds the rest: on the dev essays at p = 128, 10 kept the
     /// facts of the initialized text that free training lost (docs/quality.md).
     public var anchor: Float = 10
+    /// How the distillation loss weighs the answers of a batch.
+    public var lossWeighting = LossWeighting.token
     /// Fraction of the conversations held out for validation loss.
     public var validationFraction = 0.1
     public var objective = CompileObjective.distill

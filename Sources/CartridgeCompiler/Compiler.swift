@@ -89,8 +89,13 @@ public final class Compiler: @unchecked Sendable {
             let valGroups = options.validationFraction > 0 && groups.count >= 2
                 ? max(1, Int((Double(groups.count) * options.validationFraction).rounded())) : 0
             for (g, group) in groups.enumerated() {
-                let seqs = group.filter { !$0.answer.isEmpty }.map { SelfStudy.studentSequence($0, tokenizer: tok) }
-                if g >= groups.count - valGroups { validation += seqs } else { train += seqs }
+                let answered = group.filter { !$0.answer.isEmpty }
+                // validation always weighs tokens equally, so its loss compares across weightings
+                if g >= groups.count - valGroups {
+                    validation += answered.map { SelfStudy.studentSequence($0, tokenizer: tok) }
+                } else {
+                    train += answered.map { SelfStudy.studentSequence($0, tokenizer: tok, perConversation: options.lossWeighting == .conversation) }
+                }
                 sampleCount += group.count
             }
         case .nextToken:
@@ -147,7 +152,8 @@ public final class Compiler: @unchecked Sendable {
             for step in firstStep..<options.steps {
                 let batch = Self.batch(step: step, of: train, size: options.batchSize, seed: options.seed)
                 let e = trainer.evaluate(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
-                adam.update(prefix: prefix, gradKeys: gK, gradValues: gV)
+                adam.update(prefix: prefix, gradKeys: gK, gradValues: gV,
+                            learningRate: options.learningRateSchedule.rate(peak: options.learningRate, step: step, steps: options.steps))
                 losses.append(e.loss)
                 let seconds = Date().timeIntervalSince(trainStart)
                 work.log(["step": step + 1, "loss": e.loss, "seconds": seconds])

@@ -145,8 +145,10 @@ public struct SelfStudy: Sendable {
 
     /// The student's view of a conversation: no BOS, no system turn (the cartridge stands in for
     /// it), the user turn and the answer; every answer token is supervised by the teacher's
-    /// distribution (question tokens are context only: they were sampled, not taught).
-    public static func studentSequence(_ s: SelfStudySample, tokenizer: Tokenizer) -> TrainingSequence {
+    /// distribution (question tokens are context only: they were sampled, not taught). With
+    /// `perConversation`, each answer token weighs 1 / (answer length), so that every conversation
+    /// weighs the same in a batch whatever its length; otherwise every token weighs 1.
+    public static func studentSequence(_ s: SelfStudySample, tokenizer: Tokenizer, perConversation: Bool = false) -> TrainingSequence {
         let prompt = userTurn(question: s.question, tokenizer: tokenizer)
         let tokens = prompt + s.answer
         var ids = [[Int]](repeating: [], count: tokens.count), lps = [[Float]](repeating: [], count: tokens.count)
@@ -156,7 +158,7 @@ public struct SelfStudy: Sendable {
             let row = prompt.count + j - 1
             ids[row] = t.ids
             lps[row] = t.logProbs
-            weights[row] = 1
+            weights[row] = perConversation ? 1 / Float(s.answer.count) : 1
         }
         return TrainingSequence(tokens: tokens, supervision: .distillation(ids: ids, logProbs: lps, weights: weights))
     }

@@ -70,9 +70,12 @@ public final class Adam: @unchecked Sendable {
     /// One update of the trainable slots from the gradients (same shapes as the prefix tensors):
     /// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
     /// x -= lr ((m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + anchor (x - x0)).
-    public func update(prefix: TrainablePrefix, gradKeys: FloatBuffer, gradValues: FloatBuffer) {
+    /// `learningRate` overrides the configured rate for this step (a schedule); the anchor's
+    /// pull scales with it, as decoupled weight decay does.
+    public func update(prefix: TrainablePrefix, gradKeys: FloatBuffer, gradValues: FloatBuffer, learningRate: Float? = nil) {
         step += 1
-        let c = config
+        var c = config
+        if let lr = learningRate { c.learningRate = lr }
         let bc1 = 1 - pow(c.beta1, Float(step)), bc2 = 1 - pow(c.beta2, Float(step))
         let slot = prefix.headDim, perHead = prefix.length * slot
         for (x, g, m, v, x0) in [(prefix.keys, gradKeys, mKeys, vKeys, anchorKeys), (prefix.values, gradValues, mValues, vValues, anchorValues)] {

@@ -49,6 +49,22 @@ final class ChunkingTests: XCTestCase {
         XCTAssertEqual(ids[prompt.count - 1], [7, 9])
     }
 
+    func testPerConversationWeightingGivesEveryAnswerTheSameTotalWeight() throws {
+        let tok = try TestResources.model().tokenizer
+        func sample(_ answer: [Int]) -> SelfStudySample {
+            SelfStudySample(index: 0, chunk: 0, kind: .recall, question: [100], answer: answer,
+                            teacher: answer.map { TeacherTopK(ids: [$0], logProbs: [-0.1]) })
+        }
+        for answer in [[7], [7, 8, 9, 10]] {
+            guard case let .distillation(_, _, perToken) = SelfStudy.studentSequence(sample(answer), tokenizer: tok).supervision,
+                  case let .distillation(_, _, perConversation) = SelfStudy.studentSequence(sample(answer), tokenizer: tok, perConversation: true).supervision
+            else { return XCTFail("expected distillation") }
+            XCTAssertEqual(perToken.reduce(0, +), Float(answer.count), "token weighting: one per answer token")
+            XCTAssertEqual(perConversation.reduce(0, +), 1, accuracy: 1e-6, "conversation weighting: one per answer")
+            XCTAssertEqual(perConversation.map { $0 > 0 }, perToken.map { $0 > 0 }, "the same rows are supervised")
+        }
+    }
+
     func testEveryStepBatchIsDeterministicAndEachEpochCoversTheData() {
         let data = (0..<10).map { TrainingSequence.nextToken([$0, $0 + 1]) }
         var seen: [[Int]] = []

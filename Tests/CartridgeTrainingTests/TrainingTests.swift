@@ -136,6 +136,29 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(prefix.keys.array, before)
     }
 
+    func testCosineScheduleFallsFromThePeakToATenthAndConstantStaysPut() {
+        let peak: Float = 0.005, steps = 160
+        let rates = (0..<steps).map { LearningRateSchedule.cosine.rate(peak: peak, step: $0, steps: steps) }
+        XCTAssertEqual(rates.first!, peak, accuracy: 1e-9)
+        XCTAssertEqual(rates.last!, peak * LearningRateSchedule.floor, accuracy: 1e-9)
+        XCTAssertEqual(rates[(steps - 1) / 2], peak * (1 + LearningRateSchedule.floor) / 2, accuracy: peak * 0.02, "halfway is the midpoint")
+        for (a, b) in zip(rates, rates.dropFirst()) { XCTAssertLessThanOrEqual(b, a) }
+        XCTAssertEqual(LearningRateSchedule.cosine.rate(peak: peak, step: 0, steps: 1), peak)
+        XCTAssertTrue((0..<steps).allSatisfy { LearningRateSchedule.constant.rate(peak: peak, step: $0, steps: steps) == peak })
+    }
+
+    func testUpdateWithAScheduledRateScalesTheAnchorPull() {
+        let model = TinyLlama.make(seed: 3)
+        let prefix = TrainablePrefix(model: model, ids: [1, 2, 3], frozen: 1)
+        let initKeys = prefix.keys.array
+        let adam = Adam(config: AdamConfig(learningRate: 0.1, anchor: 2), prefix: prefix)
+        for i in initKeys.indices { prefix.keys[i] += 1 }
+        let zero = FloatBuffer(count: prefix.keys.count)
+        adam.update(prefix: prefix, gradKeys: zero, gradValues: zero, learningRate: 0.05)
+        let trainable = prefix.frozen * prefix.headDim  // first trainable key of head 0
+        XCTAssertEqual(prefix.keys[trainable] - initKeys[trainable], 1 - 0.05 * 2, accuracy: 1e-5)
+    }
+
     // MARK: reference traces (PyTorch, float32, same weights)
 
     func testSmallReferenceTrace() throws { try checkTrace("train-trace-small.json") }

@@ -28,8 +28,8 @@ struct CompileCommand: ParsableCommand {
     @Option(help: "Passes over the training conversations (sets --steps from the data size).") var epochs: Double?
     @Option(help: "Sequences per optimizer step.") var batchSize: Int?
     @Option(help: "Adam learning rate.") var lr: Float?
-    @Option(name: .customLong("loss-weighting"), help: "How a batch's loss weighs answers: token (long answers weigh more) or conversation (each weighs the same).") var lossWeighting: String?
-    @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: constant or cosine (decays to a tenth of --lr).") var lrSchedule: String?
+    @Option(name: .customLong("loss-weighting"), help: "How a batch's loss weighs answers: token (long answers weigh more) or conversation (each weighs the same).") var lossWeighting: LossWeighting?
+    @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: constant or cosine (decays to a tenth of --lr).") var lrSchedule: LearningRateSchedule?
     @Option(help: "Pull toward the initialization: each step also moves the prefix by -lr * anchor * (prefix - init) (default 10; 0: free training).") var anchor: Float?
     @Option(help: "Random seed (chunks, questions, data order).") var seed: UInt64?
     @Option(help: "distill (self-study, default) or next-token (raw-corpus baseline).") var objective: String?
@@ -57,18 +57,8 @@ struct CompileCommand: ParsableCommand {
         if let v = batchSize { o.batchSize = v }
         if let v = lr { o.learningRate = v }
         if let v = anchor { o.anchor = v }
-        if let v = lossWeighting {
-            guard let w = LossWeighting(rawValue: v) else {
-                throw ValidationError("--loss-weighting must be one of \(LossWeighting.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            o.lossWeighting = w
-        }
-        if let v = lrSchedule {
-            guard let s = LearningRateSchedule(rawValue: v) else {
-                throw ValidationError("--lr-schedule must be one of \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            o.learningRateSchedule = s
-        }
+        if let v = lossWeighting { o.lossWeighting = v }
+        if let v = lrSchedule { o.learningRateSchedule = v }
         if let v = seed { o.seed = v }
         if let v = objective {
             guard let obj = CompileObjective(rawValue: v) else { throw ValidationError("--objective must be distill or next-token") }
@@ -146,3 +136,7 @@ struct CompileCommand: ParsableCommand {
         }
     }
 }
+
+// ArgumentParser parses these by raw value and lists the allowed values in help and errors.
+extension LossWeighting: ExpressibleByArgument {}
+extension LearningRateSchedule: ExpressibleByArgument {}

@@ -36,7 +36,7 @@ struct CompileCommand: ParsableCommand {
     @Option(help: "Shortest corpus window for self-study, in tokens.") var chunkMin: Int?
     @Option(help: "Longest corpus window for self-study, in tokens.") var chunkMax: Int?
     @Option(help: "Longest synthesized answer, in tokens.") var maxAnswer: Int?
-    @Option(help: "Kinds of conversation, comma-separated, taken in turn (default: each of structuring,summarization,question,useCase,creative followed by recall).") var kinds: String?
+    @Option(help: "Kinds of conversation, comma-separated, taken in turn (default: each of structuring,summarization,question,useCase,creative followed by recite and entity).") var kinds: String?
     @Option(help: "Fraction of conversations held out for validation.") var validation: Double?
     @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?
     @Option(help: "Steps between validation losses (default: 40; each costs a forward pass over the held-out conversations).") var validateEvery: Int?

@@ -51,8 +51,8 @@ public final class Compiler: @unchecked Sendable {
     /// of another version is refused instead of mixing two kinds of data. 2: windows cover the
     /// corpus' first and last tokens (CorpusChunker). 3: a window's conversations quote all its
     /// sentences before repeating one, and fact questions start with a name or number of their
-    /// excerpt.
-    static let synthesisVersion = 3
+    /// excerpt. 4: sentences join wrapped lines ("e.g. when" and "ideas.The" split right).
+    static let synthesisVersion = 4
 
     /// The default work directory for an output file: `NAME.cart` → `NAME.cart.work/`.
     public static func defaultWorkDirectory(for output: URL) -> URL {

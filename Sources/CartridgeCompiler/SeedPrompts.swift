@@ -17,17 +17,26 @@ public enum SeedKind: String, Codable, Sendable, CaseIterable {
     /// agent B's answer recites the sentence's end (a name, a number, the point) from the window.
     /// Half of the default mix (`CompileOptions.seedKinds`).
     case recall
+    /// Not one of the five kinds either: "What does the text say about {name}?", with no agent A,
+    /// for each name and number of the window in turn (`Excerpts.keyTerms`), so that every named
+    /// fact of the corpus is asked about, not only those agent A happens to pick.
+    case entity
+    /// Not one of the five kinds either: the user turn of `recall`, and B's answer is the sentence
+    /// itself, read from the corpus instead of generated, with the teacher's distribution recorded
+    /// along it (teacher forcing). The 135M model mostly recites another sentence than the one
+    /// asked for; here every word of the right one is taught.
+    case recite
 
     /// The five kinds of the method.
     public static let selfStudy: [SeedKind] = [.structuring, .summarization, .question, .useCase, .creative]
 
-    /// Whether agent A writes the user turn (every kind but `recall`).
-    public var isWrittenByAgentA: Bool { self != .recall }
+    /// Whether agent A writes the user turn (every kind but `recall`, `entity` and `recite`).
+    public var isWrittenByAgentA: Bool { self != .recall && self != .entity && self != .recite }
 
     /// Sentences quoted in the prompt: questions aim at one sentence, requests at a short passage.
     public var excerptSentences: Int {
         switch self {
-        case .question, .useCase, .recall: return 1
+        case .question, .useCase, .recall, .entity, .recite: return 1
         case .structuring, .summarization, .creative: return 3
         }
     }
@@ -48,9 +57,16 @@ public enum SeedKind: String, Codable, Sendable, CaseIterable {
             return "Here is a detail from the text above:\n\"\(excerpt)\"\nSomeone needs this detail for a real task, such as writing a report or planning a trip. Write the question they would ask, naming what it is about."
         case .creative:
             return "Here is a passage from the text above:\n\"\(excerpt)\"\nWrite a question asking me to explain the idea of this passage in my own words, or to apply it to a new example."
-        case .recall:
+        case .recall, .recite:
             return "Complete this sentence from the text: \"\(Excerpts.clozeHead(excerpt)) ...\""
+        case .entity:
+            return Self.entityQuestion(term: Excerpts.keyTerms(excerpt).first ?? "this passage: \"\(excerpt)\"")
         }
+    }
+
+    /// The user turn of an entity conversation about `term`.
+    public static func entityQuestion(term: String) -> String {
+        "What does the text say about \(term)?"
     }
 
     /// Words agent A's reply starts with (one is chosen per conversation). Given a `term` of the
@@ -71,7 +87,7 @@ public enum SeedKind: String, Codable, Sendable, CaseIterable {
         case .question: return ["What", "Which", "Who", "How many", "Where", "Why", "How", "When"]
         case .useCase: return ["According to the text, what", "I need to know: what", "In the text, which", "What exactly does the text say about"]
         case .creative: return ["Explain", "Why does the author say that", "How would you apply the idea that"]
-        case .recall: return [""]
+        case .recall, .entity, .recite: return [""]
         }
     }
 
@@ -83,33 +99,72 @@ public enum SeedKind: String, Codable, Sendable, CaseIterable {
         if piece.contains("\n") || piece.contains("?") { return true }
         switch self {
         case .structuring, .summarization: return piece.contains(".")
-        case .question, .useCase, .creative, .recall: return false
+        case .question, .useCase, .creative, .recall, .entity, .recite: return false
         }
     }
 }
 
 /// Sentences of a corpus window, for quoting in seed prompts.
 public enum Excerpts {
-    /// The window's sentences (split after ".", "?" or "!" followed by white space, and at line
-    /// breaks), without fragments of fewer than `minWords` words. A window cut out of a longer
-    /// text usually starts and ends mid-sentence, so its first and last pieces are dropped when
-    /// there are enough others.
+    /// The window's sentences. Lines of prose are usually wrapped, so a line break is a space,
+    /// except at a blank line or before a line that starts a block (a heading, list item, quote,
+    /// table row or code fence). A sentence ends after ".", "?" or "!" (and any closing quotes or
+    /// brackets) followed by white space and a word that does not start in lower case ("e.g. when"
+    /// goes on), or glued to a capital ("ideas.The", as text extracted from HTML often is).
+    /// Fragments of fewer than `minWords` words are dropped. A window cut out of a longer text
+    /// usually starts and ends mid-sentence, so its first and last pieces are dropped when there
+    /// are enough others.
     public static func sentences(_ text: String, minWords: Int = 6) -> [String] {
+        let chars = Array(unwrapped(text))
         var pieces: [String] = [], current = ""
-        let chars = Array(text)
-        for (i, c) in chars.enumerated() {
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            i += 1
             if c == "\n" {
                 pieces.append(current); current = ""; continue
             }
             current.append(c)
-            if ".?!".contains(c), i + 1 < chars.count, chars[i + 1].isWhitespace {
+            guard ".?!".contains(c) else { continue }
+            var j = i  // past any closing quotes or brackets
+            while j < chars.count, "\"'\u{201D}\u{2019})]".contains(chars[j]) { j += 1 }
+            var k = j  // past the spaces after them
+            while k < chars.count, chars[k] == " " || chars[k] == "\t" { k += 1 }
+            let spaced = k > j && (k == chars.count || !chars[k].isLowercase)
+            let glued = j == i && j < chars.count && chars[j].isUppercase && i >= 2 && chars[i - 2].isLowercase
+            if spaced || glued {
+                current += String(chars[i..<j])
                 pieces.append(current); current = ""
+                i = j
             }
         }
         pieces.append(current)
         if pieces.count >= 4 { pieces = Array(pieces.dropFirst().dropLast()) }
         return pieces.map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { $0.split(separator: " ").count >= minWords }
+    }
+
+    /// `text` with its wrapped lines joined by spaces; the line breaks that remain end a block.
+    static func unwrapped(_ text: String) -> String {
+        let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
+        func isBlank(_ line: Substring) -> Bool { line.allSatisfy(\.isWhitespace) }
+        func startsBlock(_ line: Substring) -> Bool {
+            let t = line.drop(while: { $0 == " " || $0 == "\t" })
+            if t.isEmpty || t.hasPrefix("#") || t.hasPrefix(">") || t.hasPrefix("|") || t.hasPrefix("```") { return true }
+            if t.hasPrefix("- ") || t.hasPrefix("* ") || t.hasPrefix("+ ") { return true }
+            let digits = t.prefix(while: \.isNumber), rest = t.dropFirst(digits.count)
+            return !digits.isEmpty && (rest.hasPrefix(". ") || rest.hasPrefix(") "))
+        }
+        var out = ""
+        for (n, line) in lines.enumerated() {
+            if n > 0 {
+                let previous = lines[n - 1]
+                let hard = startsBlock(line) || isBlank(previous) || previous.drop(while: { $0 == " " }).hasPrefix("#")
+                out += hard ? "\n" : " "
+            }
+            out += line
+        }
+        return out
     }
 
     /// The first sentence each of a window's `conversations` quotes: seeded permutations of the
@@ -142,6 +197,13 @@ public enum Excerpts {
             cut = at
         }
         return words.prefix(cut).joined(separator: " ")
+    }
+
+    /// The names and numbers of a window's sentences, each once, in order of first mention.
+    public static func keyTerms(of sentences: [String]) -> [String] {
+        var terms: [String] = []
+        for t in sentences.flatMap(keyTerms) where !terms.contains(t) { terms.append(t) }
+        return terms
     }
 
     /// The names and numbers a text states, which are what factual questions ask for: runs of

@@ -52,8 +52,9 @@ public struct SelfStudy: Sendable {
     /// synthesized again after an interruption is identical.
     public func conversations(windows: [Window]) throws -> [SelfStudySample] {
         let tok = model.tokenizer
+        let endOfTurn = tok.encode("<|im_end|>", parseSpecial: true)[0]
         var caches: [KVCache] = [], systemLengths: [Int] = [], kinds: [SeedKind] = [], owners: [(Window, Int)] = []
-        var seedTurns: [[Int]] = [], openings: [[Int]] = [], written: [[Int]?] = []
+        var seedTurns: [[Int]] = [], openings: [[Int]] = [], written: [[Int]?] = [], given: [[Int]?] = []
         for w in windows {
             let system = tok.encode("<|im_start|>system\n", parseSpecial: true) + w.chunk.ids + tok.encode("<|im_end|>\n", parseSpecial: true)
             let base = model.model.makeCache(capacity: system.count)
@@ -62,8 +63,13 @@ public struct SelfStudy: Sendable {
             let sentences = Excerpts.sentences(text)
             var windowRNG = SplitMix64(seed: options.seed ^ (0xE8C3_0000 &+ UInt64(w.chunkIndex) &* 0x9E37_79B9))
             let starts = Excerpts.schedule(sentences: sentences.count, conversations: w.count, rng: &windowRNG)
+            // entity conversations take the window's names and numbers in seeded turns, each once before any twice
+            let terms = Excerpts.keyTerms(of: sentences)
+            let termOrder = Excerpts.schedule(sentences: terms.count, conversations: w.count, rng: &windowRNG)
+            var entityConversations = 0
             for j in 0..<w.count {
-                let kind = options.seedKinds[(w.firstIndex + j) % options.seedKinds.count]
+                var kind = options.seedKinds[(w.firstIndex + j) % options.seedKinds.count]
+                if kind == .entity && terms.isEmpty { kind = .recall }  // a window without names or numbers
                 // the excerpt, answer and opening words of conversation i depend on the seed, its window and i only
                 var rng = SplitMix64(seed: options.seed ^ (0x5EED_0000 &+ UInt64(w.firstIndex + j) &* 0x9E37_79B9))
                 let excerpt = Excerpts.pick(from: sentences, fallback: text, start: starts[j], count: kind.excerptSentences)
@@ -75,9 +81,14 @@ public struct SelfStudy: Sendable {
                     let words = kind.openings(term: term)
                     opening = tok.encode(words[Int(rng.next() % UInt64(words.count))], parseSpecial: false)
                     seedTurn = tok.encode("<|im_start|>user\n\(kind.prompt(excerpt: excerpt))<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true) + opening
+                } else if kind == .entity {
+                    message = tok.encode(SeedKind.entityQuestion(term: terms[termOrder[entityConversations]]), parseSpecial: false)
+                    entityConversations += 1
                 } else {
                     message = tok.encode(kind.prompt(excerpt: excerpt), parseSpecial: false)
                 }
+                // a recited answer is the quoted sentence and the end of the turn
+                let answer = kind == .recite ? Array(tok.encode(excerpt, parseSpecial: false).prefix(options.maxAnswerTokens - 1)) + [endOfTurn] : nil
                 // the cache holds the window, then either A's turn or B's (the user turn around the
                 // message is at most 16 tokens more than the message)
                 let question = message?.count ?? opening.count + options.maxQuestionTokens
@@ -91,6 +102,7 @@ public struct SelfStudy: Sendable {
                 seedTurns.append(seedTurn)
                 openings.append(opening)
                 written.append(message)
+                given.append(answer)
             }
         }
         let count = caches.count
@@ -120,20 +132,41 @@ public struct SelfStudy: Sendable {
         let prompts = questions.map { Self.userTurn(question: $0, tokenizer: tok) }
         var teacher = [[TeacherTopK]](repeating: [], count: count)
         let vocab = model.config.vocabSize, k = options.teacherTopK, mass = options.teacherMass
+        var answers = given.map { $0 ?? [] }
+        let answering = (0..<count).filter { given[$0] == nil }
         var cuts = [Int?](repeating: nil, count: count)
-        let answers = try model.generateBatch(
-            prompts: prompts, caches: caches, maxTokens: options.maxAnswerTokens,
-            sampling: Array(repeating: .greedy, count: count),
-            observe: { s, logits in teacher[s].append(TeacherTopK(logits: logits, count: vocab, k: k, mass: mass)) },
-            finished: { s, ids in
-                cuts[s] = repetitionStart(ids)
-                return cuts[s] != nil
-            })
+        if !answering.isEmpty {
+            let generated = try model.generateBatch(
+                prompts: answering.map { prompts[$0] }, caches: answering.map { caches[$0] }, maxTokens: options.maxAnswerTokens,
+                sampling: Array(repeating: .greedy, count: answering.count),
+                observe: { s, logits in teacher[answering[s]].append(TeacherTopK(logits: logits, count: vocab, k: k, mass: mass)) },
+                finished: { s, ids in
+                    cuts[answering[s]] = repetitionStart(ids)
+                    return cuts[answering[s]] != nil
+                })
+            for (s, g) in generated.enumerated() { answers[answering[s]] = g.ids }
+        }
+        // recited answers: the teacher reads the user turn and the given answer, and its
+        // distribution before each answer token is recorded (a few conversations per forward, to
+        // bound the logits buffer)
+        let reciting = (0..<count).filter { given[$0] != nil }
+        for group in stride(from: 0, to: reciting.count, by: 8).map({ Array(reciting[$0..<min(reciting.count, $0 + 8)]) }) {
+            let inputs = group.map { prompts[$0] + answers[$0].dropLast() }
+            let logits = model.model.forward(tokens: inputs, caches: group.map { caches[$0] }, allLogits: true)
+            var row = 0
+            for (i, input) in zip(group, inputs) {
+                let first = row + prompts[i].count - 1  // the row that predicts the answer's first token
+                teacher[i] = (0..<answers[i].count).map { t in
+                    TeacherTopK(logits: logits.pointer + (first + t) * vocab, count: vocab, k: k, mass: mass)
+                }
+                row += input.count
+            }
+        }
         return (0..<count).map { i in
             let (w, j) = owners[i]
-            let n = cuts[i] ?? answers[i].ids.count
+            let n = cuts[i] ?? answers[i].count
             return SelfStudySample(index: w.firstIndex + j, chunk: w.chunkIndex, kind: kinds[i], question: questions[i],
-                                   answer: Array(answers[i].ids.prefix(n)), teacher: Array(teacher[i].prefix(n)))
+                                   answer: Array(answers[i].prefix(n)), teacher: Array(teacher[i].prefix(n)))
         }
     }
 

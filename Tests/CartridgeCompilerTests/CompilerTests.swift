@@ -207,3 +207,50 @@ final class ResumeTests: XCTestCase {
         XCTAssertTrue(fewer.stderr.contains("already trained 6 steps"), fewer.stderr)
     }
 }
+
+final class SelfStudyKindTests: XCTestCase {
+    /// A window of four sentences with names, studied by the real model with the kinds that need no agent A.
+    private func conversations(kinds: [SeedKind], count: Int) throws -> (samples: [SelfStudySample], model: LanguageModel) {
+        let model = try TestResources.model()
+        let text = "The harbour was quiet that year. The keeper of the lamp was Ada Brennan, who came from Galway in 1902. "
+            + "She wrote every passing ship into a green logbook. Her brother Tomas repaired the lens each spring. The end came later."
+        var options = CompileOptions()
+        options.seedKinds = kinds
+        options.maxAnswerTokens = 48
+        let window = SelfStudy.Window(chunk: CorpusChunk(start: 0, ids: model.tokenizer.encode(text, parseSpecial: false)),
+                                      chunkIndex: 0, firstIndex: 0, count: count)
+        return (try SelfStudy(model: model, options: options).conversations(windows: [window]), model)
+    }
+
+    func testRecitedAnswersAreTheQuotedSentenceWithTheTeachersDistributionAlongIt() throws {
+        let (samples, model) = try conversations(kinds: [.recite], count: 3)
+        let tok = model.tokenizer
+        for s in samples {
+            let question = tok.decode(s.question), answer = tok.decode(Array(s.answer.dropLast()))
+            XCTAssertEqual(s.kind, .recite)
+            XCTAssertEqual(s.answer.last, tok.encode("<|im_end|>", parseSpecial: true)[0], "the answer ends the turn")
+            XCTAssertEqual(s.teacher.count, s.answer.count, "one teacher distribution per answer token")
+            XCTAssertTrue(question.hasPrefix("Complete this sentence from the text: \""), question)
+            let head = question.dropFirst("Complete this sentence from the text: \"".count).dropLast(" ...\"".count)
+            XCTAssertTrue(answer.hasPrefix(head), "\(answer) restates \(head)")
+            XCTAssertTrue(["The keeper of the lamp was Ada Brennan, who came from Galway in 1902.",
+                           "She wrote every passing ship into a green logbook.",
+                           "Her brother Tomas repaired the lens each spring."].contains(answer), answer)
+            // with the sentence in its context the teacher copies it: most given tokens are its first choice
+            let copied = zip(s.answer, s.teacher).filter { $0.0 == $0.1.ids.first }.count
+            XCTAssertGreaterThan(Double(copied) / Double(s.answer.count), 0.6, answer)
+        }
+        XCTAssertEqual(Set(samples.map { tok.decode($0.answer) }).count, 3, "three conversations quote three sentences")
+    }
+
+    func testEntityQuestionsNameEachNameOfTheWindowBeforeAnyTwice() throws {
+        let (samples, model) = try conversations(kinds: [.entity], count: 4)
+        let asked = samples.map { model.tokenizer.decode($0.question) }
+        XCTAssertEqual(Set(asked), Set(["Ada Brennan", "Galway", "1902", "Tomas"].map { SeedKind.entityQuestion(term: $0) }), "\(asked)")
+        for s in samples {
+            XCTAssertEqual(s.kind, .entity)
+            XCTAssertFalse(s.answer.isEmpty)
+            XCTAssertEqual(s.teacher.count, s.answer.count)
+        }
+    }
+}

@@ -5,11 +5,31 @@ import XCTest
 final class SeedPromptTests: XCTestCase {
     func testSentencesDropTheCutEndsOfAWindowAndShortFragments() {
         let text = "ended mid-way. I always pack books, earplugs, a notebook and a pen. Short one. "
-            + "The notebooks I like best are made by Miquelrius in Barcelona!\nWhy do I bring four books when I read only one? and then the window is c"
+            + "The notebooks I like best are made by Miquelrius in Barcelona!\nWhy do I bring four books when I read only one? And then the window is c"
         let s = Excerpts.sentences(text)
         XCTAssertEqual(s, ["I always pack books, earplugs, a notebook and a pen.",
                            "The notebooks I like best are made by Miquelrius in Barcelona!",
                            "Why do I bring four books when I read only one?"])
+    }
+
+    func testWrappedLinesAreJoinedIntoTheirSentences() {
+        let text = "cut off here.  I use the cheapest plastic Bic ballpoints,\npartly because their gluey ink doesn't seep\nthrough pages.  "
+            + "Technology makes it possible (e.g. when Stephen Fry succeeded in remembering\nhis childhood) to relive our days.I only started carrying a notebook three years ago. And the end"
+        XCTAssertEqual(Excerpts.sentences(text), [
+            "I use the cheapest plastic Bic ballpoints, partly because their gluey ink doesn't seep through pages.",
+            "Technology makes it possible (e.g. when Stephen Fry succeeded in remembering his childhood) to relive our days.",
+            "I only started carrying a notebook three years ago.",
+        ], "a line break inside a sentence is a space, \"e.g. when\" goes on, \"days.I\" is two sentences")
+    }
+
+    func testBlankLinesHeadingsAndListItemsEndASentence() {
+        let text = "# Notes on the lighthouse keepers\nThe lamp burned whale oil until the year 1871\n\nIt was rebuilt by the Berg family in stone\n"
+            + "- the keeper wrote a log of every ship\n2. the log was kept in the tower for years\r\nand then in the town museum"
+        XCTAssertEqual(Excerpts.sentences(text, minWords: 5), [
+            "The lamp burned whale oil until the year 1871",
+            "It was rebuilt by the Berg family in stone",
+            "- the keeper wrote a log of every ship",
+        ])
     }
 
     func testAShortTextKeepsItsOnlySentence() {
@@ -50,6 +70,16 @@ final class SeedPromptTests: XCTestCase {
         XCTAssertEqual(Excerpts.clozeHead("In 1871 the lamp burned whale oil."), "In 1871 the lamp", "a name in the first 3 words is not a cut")
         XCTAssertFalse(SeedKind.recall.isWrittenByAgentA)
         XCTAssertFalse(SeedKind.selfStudy.contains(.recall), "recall is not one of the five kinds of self-study")
+    }
+
+    func testEntityQuestionsAskAboutEachNameOfTheWindowOnce() {
+        let text = "was cut. The notebooks are made by Miquelrius in Barcelona, a short walk away. I write with a Bic pen every day, "
+            + "as Miquelrius suggests.Then in 2006 I moved to Maine for the whole summer. And the end"
+        let terms = Excerpts.keyTerms(of: Excerpts.sentences(text))
+        XCTAssertEqual(terms, ["Miquelrius", "Barcelona", "Bic", "2006", "Maine"], "each name once; \"suggests.Then\" starts a sentence, so Then is no name")
+        XCTAssertEqual(SeedKind.entityQuestion(term: "Bic"), "What does the text say about Bic?")
+        XCTAssertFalse(SeedKind.entity.isWrittenByAgentA)
+        XCTAssertFalse(SeedKind.selfStudy.contains(.entity), "entity is not one of the five kinds of self-study")
     }
 
     func testFactQuestionsStartWithANameOfTheirExcerpt() {

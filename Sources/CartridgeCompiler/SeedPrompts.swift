@@ -15,7 +15,7 @@ public enum SeedKind: String, Codable, Sendable, CaseIterable {
     /// Not one of the five kinds of self-study: the user turn is not written by agent A but cut
     /// from the corpus, "Complete this sentence from the text: "{the sentence's first words}"", so
     /// agent B's answer recites the sentence's end (a name, a number, the point) from the window.
-    /// Half of the default mix (`CompileOptions.seedKinds`).
+    /// Half of the mix before `recite` and `entity` replaced it (`--kinds` still takes it).
     case recall
     /// Not one of the five kinds either: "What does the text say about {name}?", with no agent A,
     /// for each name and number of the window in turn (`Excerpts.keyTerms`), so that every named
@@ -31,7 +31,7 @@ public enum SeedKind: String, Codable, Sendable, CaseIterable {
     public static let selfStudy: [SeedKind] = [.structuring, .summarization, .question, .useCase, .creative]
 
     /// Whether agent A writes the user turn (every kind but `recall`, `entity` and `recite`).
-    public var isWrittenByAgentA: Bool { self != .recall && self != .entity && self != .recite }
+    public var isWrittenByAgentA: Bool { !(self == .recall || self == .entity || self == .recite) }
 
     /// Sentences quoted in the prompt: questions aim at one sentence, requests at a short passage.
     public var excerptSentences: Int {

@@ -44,23 +44,40 @@ demo: $(BIN)/cartridge $(DEMO).cart
 	  printf '  with %s: ' "$(DEMO).cart"; $(BIN)/cartridge ask --cartridge $(DEMO).cart --max-tokens 60 "$$q" 2>/dev/null; \
 	done
 
-# Batch builds: every folder cartridges/NAME/ becomes cartridges/NAME.cart, rebuilt when a file in
-# the folder or the compiler changes. Compile settings: COMPILE_FLAGS (default: quick).
+# Batch builds: every folder CARTRIDGES_DIR/NAME/ becomes CARTRIDGES_DIR/NAME.cart. A cartridge is
+# compiled again only when its build key changes: the documents' contents, COMPILE_FLAGS (default:
+# quick) or the compiler's version (scripts/cartridge-key.sh), never because a binary was relinked.
+# Keys and work directories live in CARTRIDGES_DIR/.work/, which no glob of source folders matches;
+# an interrupted compile resumes there, a compile for another key starts afresh.
+CARTRIDGES_DIR ?= cartridges
 COMPILE_FLAGS ?= --quick
-CARTS := $(patsubst %/,%.cart,$(wildcard cartridges/*/))
+CARTRIDGE_COMPILE ?= $(BIN)/cartridge-compile
+CART_WORK := $(CARTRIDGES_DIR)/.work
+CART_SOURCES := $(filter-out %.work/ %.cart/,$(wildcard $(CARTRIDGES_DIR)/*/))
+CARTS := $(patsubst %/,%.cart,$(CART_SOURCES))
 SWIFT_SOURCES := $(shell find Sources -name '*.swift') Package.swift
 
 $(BIN)/cartridge-compile $(BIN)/cartridge: $(SWIFT_SOURCES) | setup
 	$(SWIFT) build $(BUILD_FLAGS)
 	@touch $(BIN)/cartridge-compile $(BIN)/cartridge
 
-.SECONDEXPANSION:
-cartridges/%.cart: $$(shell find cartridges/$$* -type f 2>/dev/null) $(BIN)/cartridge-compile
-	@# a finished cartridge's work directory belongs to the old inputs; an unfinished one is resumed
-	@if [ -f $@ ]; then rm -rf $@.work; fi
-	$(BIN)/cartridge-compile cartridges/$* -o $@ $(COMPILE_FLAGS)
+# The key file is rewritten only when its text changes, so its time stamp moves only then.
+$(CART_WORK)/%.key: FORCE | $(CARTRIDGE_COMPILE)
+	@mkdir -p $(CART_WORK)
+	@scripts/cartridge-key.sh $(CARTRIDGES_DIR)/$* $(CARTRIDGE_COMPILE) "$(COMPILE_FLAGS)" > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+
+$(CARTRIDGES_DIR)/%.cart: $(CART_WORK)/%.key
+	@echo "cartridges: compiling $(CARTRIDGES_DIR)/$*"
+	@if ! cmp -s $< $(CART_WORK)/$*/build.key; then rm -rf $(CART_WORK)/$*; fi
+	@mkdir -p $(CART_WORK)/$* && cp $< $(CART_WORK)/$*/build.key
+	$(CARTRIDGE_COMPILE) $(CARTRIDGES_DIR)/$* -o $@ --work-dir $(CART_WORK)/$* $(COMPILE_FLAGS)
 
 cartridges: $(CARTS)
+
+.PHONY: FORCE
+FORCE:
+.PRECIOUS: $(CART_WORK)/%.key
 
 bench: build
 	@scripts/bench.sh

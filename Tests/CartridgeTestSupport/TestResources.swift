@@ -3,10 +3,11 @@ import Foundation
 import XCTest
 
 /// What every test target shares: the real default model loaded once per test process, the
-/// reference folder, the release executables, and one rule for downloads that are missing.
+/// reference vectors, the release executables, and one rule for downloads that are missing.
 ///
 /// A missing model, embedder or executable skips the test, unless `CARTRIDGES_REQUIRE_MODEL=1`
-/// (set by `make test` and CI), in which case it fails it: CI must never pass by skipping.
+/// (set by `make test` and CI), in which case it fails it: CI must never pass by skipping. Every
+/// skip is counted, and the test run ends with one line saying how many were skipped and why.
 public enum TestResources {
     /// The checkout's root folder.
     public static let repository = URL(fileURLWithPath: #filePath)
@@ -15,11 +16,8 @@ public enum TestResources {
     /// True when a missing download must fail the test instead of skipping it.
     public static var downloadsRequired: Bool { ProcessInfo.processInfo.environment["CARTRIDGES_REQUIRE_MODEL"] == "1" }
 
-    /// The reference folder: `$CARTRIDGES_REFERENCE`, else `../shared/reference` next to the checkout.
-    public static var referenceDirectory: URL {
-        if let r = ProcessInfo.processInfo.environment["CARTRIDGES_REFERENCE"], !r.isEmpty { return URL(fileURLWithPath: r) }
-        return repository.deletingLastPathComponent().appendingPathComponent("shared/reference")
-    }
+    /// The reference vectors of other implementations, kept with the tests (`Tests/Reference/README.md`).
+    public static var referenceDirectory: URL { repository.appendingPathComponent("Tests/Reference") }
 
     /// Parses a JSON object file of the reference folder.
     public static func reference(_ name: String) throws -> [String: Any] {
@@ -36,8 +34,17 @@ public enum TestResources {
         case let .success(value): return value
         case let .failure(error):
             if error is XCTSkip || downloadsRequired { throw error }
-            throw XCTSkip("\(what) unavailable (\(error)); run `make setup`")
+            throw SkipReport.skip(what, because: "\(error)")
         }
+    }
+
+    /// The path of a downloaded file, or the skip (or failure) its absence calls for.
+    public static func requireFile(_ path: String, _ what: String) throws -> String {
+        guard FileManager.default.fileExists(atPath: path) else {
+            if downloadsRequired { throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: path, NSLocalizedDescriptionKey: "\(what) is not installed at \(path): run `make setup`"]) }
+            throw SkipReport.skip(what, because: "no file at \(path)")
+        }
+        return path
     }
 
     private static let loadedModel: Result<LanguageModel, Error> = Result { try LanguageModel() }
@@ -50,7 +57,7 @@ public enum TestResources {
         let url = repository.appendingPathComponent(".build/release/\(name)")
         guard FileManager.default.isExecutableFile(atPath: url.path) else {
             if downloadsRequired { throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: url.path, NSLocalizedDescriptionKey: "no executable at \(url.path): run `make build`"]) }
-            throw XCTSkip("\(name) is not built; run `make build`")
+            throw SkipReport.skip(name, because: "not built", advice: "make build")
         }
         return url
     }

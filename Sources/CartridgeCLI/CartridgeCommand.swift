@@ -37,6 +37,15 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+/// A library error's message, with what to do about it on the command line.
+/// `hint` is added to errors about the context length.
+func advice(_ error: CustomStringConvertible & Error, hint: String) -> String {
+    switch error {
+    case ModelInputError.contextOverflow, GenerationError.contextFull: return "\(error.description); \(hint)"
+    default: return error.description
+    }
+}
+
 /// An error whose message is shown as is.
 struct CLIError: Error, CustomStringConvertible {
     let description: String
@@ -77,10 +86,8 @@ struct LogitsCommand: ParsableCommand {
         guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else { throw ValidationError("--ids must be comma-separated integers, for example 1,2,3") }
         let list = parsed.map { $0! }
         let lm = try options.load()
-        if let bad = list.first(where: { $0 < 0 || $0 >= lm.config.vocabSize }) {
-            throw ValidationError("token id \(bad) is outside the vocabulary (0..<\(lm.config.vocabSize))")
-        }
-        let logits = lm.prefill(list, cache: lm.model.makeCache(capacity: list.count))
+        let logits: FloatBuffer
+        do { logits = try lm.logits(ids: list) } catch let e as ModelInputError { throw CLIError(advice(e, hint: "pass fewer --ids")) }
         let n = lm.config.vocabSize
         let row = Array(UnsafeBufferPointer(start: logits.pointer, count: n))
         let mean = row.reduce(0.0) { $0 + Double($1) } / Double(n)
@@ -109,11 +116,13 @@ struct GenerateCommand: ParsableCommand {
         let ids = lm.chatIDs([ChatMessage(.user, chat)])
         let params = SamplingParameters(temperature: temperature, topK: topK, topP: topP, seed: seed)
         let out = FileHandle.standardOutput
-        let result = try lm.generate(promptIDs: ids, cache: lm.model.makeCache(capacity: min(lm.config.contextLength, ids.count + maxTokens)),
-                                     maxTokens: maxTokens, sampling: params) { _, piece in
-            if !json { out.write(piece.data(using: .utf8)!) }
-            return true
-        }
+        let result: Generation
+        do {
+            result = try lm.generate(promptIDs: ids, maxTokens: maxTokens, sampling: params) { _, piece in
+                if !json { out.write(Data(piece.utf8)) }
+                return true
+            }
+        } catch let e as CustomStringConvertible & Error { throw CLIError(advice(e, hint: "shorten the prompt or lower --max-tokens")) }
         if json {
             try printJSON(["ids": result.ids, "text": result.text])
         } else {

@@ -22,7 +22,7 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("cartridges"), help: "A folder of cartridges (matched by provenance, and retrieved).") var directory: String?
     @Flag(help: "Print JSON.") var json = false
 
-    struct Item { var doc: String; var question: String; var answer: String }
+    struct Item { var doc: String; var question: String; var answer: String; var line: Int }
 
     func run() throws {
         guard !cartridgeFiles.isEmpty || directory != nil else { throw ValidationError("give --cartridge FILE (repeatable) or --cartridges DIR") }
@@ -38,16 +38,31 @@ struct EvalCommand: ParsableCommand {
                 carts += try lib.entries.map { try lib.load($0) }
             }
             let tok = lm.tokenizer
-            var sums: [String: Double] = ["none": 0, "icl": 0, "cartridge": 0, "retrieved": 0]
-            var hits = 0
-            var rows: [[String: Any]] = []
-            for item in items {
+            // every item is read, tokenized and checked against the context before any scoring
+            var prepared: [(question: [Int], answer: [Int], system: [Int])] = []
+            let longestCartridge = carts.map(\.length).max() ?? 0
+            for (n, item) in items.enumerated() {
                 guard let text = try? String(contentsOfFile: URL(fileURLWithPath: docs).appendingPathComponent(item.doc).path, encoding: .utf8) else {
-                    throw ValidationError("cannot read document \(item.doc) in \(docs)")
+                    throw CLIError("\(qa) line \(item.line): cannot read document \(item.doc) in \(docs)")
                 }
                 let question = CartridgeRuntime.questionIDs(item.question, tokenizer: tok)
                 let answer = tok.encode(item.answer, parseSpecial: false)
                 let system = tok.encode("<|im_start|>system\n", parseSpecial: true) + tok.encode(text, parseSpecial: false) + tok.encode("<|im_end|>\n", parseSpecial: true)
+                guard !answer.isEmpty else { throw CLIError("\(qa) line \(item.line): the answer has no tokens") }
+                do {
+                    try lm.model.checkContext(system.count + question.count + answer.count,
+                                              what: "item \(n + 1) (\(qa) line \(item.line)) with document \(item.doc) in context")
+                    try lm.model.checkContext(longestCartridge + question.count + answer.count,
+                                              what: "item \(n + 1) (\(qa) line \(item.line)) behind a cartridge of \(longestCartridge) slots")
+                } catch let e as ModelInputError {
+                    throw CLIError(advice(e, hint: "shorten the document or the answer, or use smaller cartridges"))
+                }
+                prepared.append((question, answer, system))
+            }
+            var sums: [String: Double] = ["none": 0, "icl": 0, "cartridge": 0, "retrieved": 0]
+            var hits = 0
+            var rows: [[String: Any]] = []
+            for (item, (question, answer, system)) in zip(items, prepared) {
                 let none = AnswerScorer.meanNLL(model: lm.model, context: question, answer: answer)
                 let icl = AnswerScorer.meanNLL(model: lm.model, context: system + question, answer: answer)
                 let matched = carts.count == 1 ? carts[0] : (carts.first { c in c.metadata.sources.contains { URL(fileURLWithPath: $0.path).lastPathComponent == item.doc } } ?? carts[0])
@@ -97,16 +112,20 @@ struct EvalCommand: ParsableCommand {
     }
 
     func readItems() throws -> [Item] {
-        guard let data = FileManager.default.contents(atPath: qa) else { throw ValidationError("cannot read \(qa)") }
+        guard let data = FileManager.default.contents(atPath: qa) else { throw CLIError("cannot read \(qa)") }
         var items: [Item] = []
-        for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let doc = obj["doc"] as? String, let q = obj["question"] as? String, let a = obj["answer"] as? String, !a.isEmpty else {
-                throw ValidationError("\(qa) line \(n + 1): expected {\"doc\", \"question\", \"answer\"} with a non-empty answer")
+        // line numbers count every line, blank ones included, as an editor shows them
+        for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where !line.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                throw CLIError("\(qa) line \(n + 1): not a JSON object: \(line.prefix(80))")
             }
-            items.append(Item(doc: doc, question: q, answer: a))
+            guard let doc = obj["doc"] as? String, let q = obj["question"] as? String, let a = obj["answer"] as? String, !a.isEmpty else {
+                throw CLIError("\(qa) line \(n + 1): expected {\"doc\", \"question\", \"answer\"} strings with a non-empty answer")
+            }
+            items.append(Item(doc: doc, question: q, answer: a, line: n + 1))
         }
-        guard !items.isEmpty else { throw ValidationError("\(qa) holds no items") }
+        guard !items.isEmpty else { throw CLIError("\(qa) holds no items") }
         return items
     }
 }

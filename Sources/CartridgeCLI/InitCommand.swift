@@ -21,6 +21,7 @@ struct InitCommand: ParsableCommand {
         guard output.hasSuffix(".cart") else { throw ValidationError("--output must end in .cart") }
         let lm = try options.load()
         do {
+            try lm.model.checkContext(size, what: "the cartridge size")
             let runtime = try CartridgeRuntime(model: lm)
             let docs = try DocumentIngest.read(URL(fileURLWithPath: source))
             let url = URL(fileURLWithPath: output)
@@ -30,7 +31,7 @@ struct InitCommand: ParsableCommand {
             let bytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
             FileHandle.standardError.write(Data("wrote \(output): \(c.metadata.length) slots, \(docs.count) documents, \(c.metadata.chunks.count) retrieval chunks, \(bytes) bytes\n".utf8))
         } catch let e as CustomStringConvertible & Error {
-            throw CLIError(e.description)
+            throw CLIError(advice(e, hint: "lower --size"))
         }
     }
 }

@@ -131,10 +131,17 @@ struct CompileCommand: ParsableCommand {
             }
             report += "\n  total:      \(String(format: "%.1f", s.totalSeconds)) s\n"
             FileHandle.standardError.write(Data(report.utf8))
+        } catch let e as ValidationError {
+            throw e
         } catch let e as CustomStringConvertible & Error {
-            throw ValidationError(e.description)
+            throw CompileFailure(description: e.description)  // exit status 1, without the usage text
         }
     }
+}
+
+/// A failed compile: the library error's message, shown as is.
+struct CompileFailure: Error, CustomStringConvertible {
+    let description: String
 }
 
 // ArgumentParser parses these by raw value and lists the allowed values in help and errors.

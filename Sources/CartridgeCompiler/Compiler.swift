@@ -62,6 +62,12 @@ public final class Compiler: @unchecked Sendable {
     public func compile(documents: [Document], output: URL, workDirectory: URL? = nil) throws -> CompileSummary {
         let start = Date()
         let lm = runtime.model, tok = lm.tokenizer
+        // sizes that cannot fit the model's context fail here, before any work
+        try lm.model.checkContext(options.size, what: "the cartridge size")
+        try lm.model.checkContext(options.size + options.maxQuestionTokens + options.maxAnswerTokens,
+                                  what: "a cartridge of \(options.size) slots with a question of \(options.maxQuestionTokens) and an answer of \(options.maxAnswerTokens) tokens")
+        try lm.model.checkContext(options.chunkMaxTokens + options.maxQuestionTokens + options.maxAnswerTokens,
+                                  what: "a self-study window of \(options.chunkMaxTokens) tokens with a question of \(options.maxQuestionTokens) and an answer of \(options.maxAnswerTokens) tokens")
         let name = output.deletingPathExtension().lastPathComponent
         // the job this work directory belongs to
         let encoder = JSONEncoder()
@@ -113,6 +119,10 @@ public final class Compiler: @unchecked Sendable {
         }
         let synthesisSeconds = Date().timeIntervalSince(synthStart)
         let trainingTokens = train.reduce(0) { $0 + $1.tokens.count }
+        if let longest = (train + validation).map(\.tokens.count).max() {
+            try lm.model.checkContext(prefixIDs.count + longest,
+                                      what: "a cartridge of \(prefixIDs.count) slots and a training sequence of \(longest) tokens")
+        }
         logger.info("data: \(train.count) training and \(validation.count) validation sequences, \(trainingTokens) training tokens")
 
         // ---- training ----

@@ -57,6 +57,7 @@ public struct SelfStudy: Sendable {
         var seedTurns: [[Int]] = [], openings: [[Int]] = [], written: [[Int]?] = [], given: [[Int]?] = []
         for w in windows {
             let system = tok.encode("<|im_start|>system\n", parseSpecial: true) + w.chunk.ids + tok.encode("<|im_end|>\n", parseSpecial: true)
+            try model.model.checkContext(system.count, what: "a self-study window")
             let base = model.model.makeCache(capacity: system.count)
             _ = model.prefill(system, cache: base)
             let text = tok.decode(w.chunk.ids)
@@ -93,6 +94,7 @@ public struct SelfStudy: Sendable {
                 // message is at most 16 tokens more than the message)
                 let question = message?.count ?? opening.count + options.maxQuestionTokens
                 let capacity = system.count + max(seedTurn.count + options.maxQuestionTokens, question + 16 + options.maxAnswerTokens)
+                try model.model.checkContext(capacity, what: "a self-study conversation over a window of \(w.chunk.ids.count) tokens")
                 let c = model.model.makeCache(capacity: capacity)
                 c.copyPrefix(from: base, count: system.count)
                 caches.append(c)

@@ -76,6 +76,7 @@ public enum CartridgeBuilder {
     public static func initialize(documents: [Document], runtime: CartridgeRuntime, size: Int, name: String,
                                   dtype: TensorDType = .f16, logger: Logger = Logger(label: "cartridges.init")) throws -> Cartridge {
         let lm = runtime.model
+        try lm.model.checkContext(size, what: "the cartridge size")
         let ids = prefixIDs(documents: documents, tokenizer: lm.tokenizer, size: size)
         if ids.count < size {
             logger.warning("the corpus has only \(ids.count) tokens with its header; the cartridge gets \(ids.count) slots instead of \(size)")

@@ -45,9 +45,17 @@ public final class LanguageModel: @unchecked Sendable {
                                          includeDefaultSystem: includeDefaultSystem), parseSpecial: true)
     }
 
+    /// The last position's logits for `ids` fed at positions 0..<ids.count. Throws
+    /// `ModelInputError` (before any work) when the ids are empty, outside the vocabulary or
+    /// longer than the context.
+    public func logits(ids: [Int]) throws -> FloatBuffer {
+        try model.checkInput(ids)
+        return prefill(ids, cache: model.makeCache(capacity: ids.count))
+    }
+
     /// Runs ids into a cache in chunks (bounding scratch memory) and returns the last row's logits.
     public func prefill(_ ids: [Int], cache: KVCache, chunk: Int = 512) -> FloatBuffer {
-        precondition(!ids.isEmpty)
+        guard !ids.isEmpty else { fatalError("prefill: no ids") }
         var logits: FloatBuffer? = nil
         var i = 0
         while i < ids.count {
@@ -63,6 +71,8 @@ public final class LanguageModel: @unchecked Sendable {
     public func generate(promptIDs: [Int], cache: KVCache? = nil, maxTokens: Int = 256,
                          sampling: SamplingParameters = .greedy,
                          onToken: ((Int, String) -> Bool)? = nil) throws -> Generation {
+        try model.checkInput(promptIDs, cached: cache?.count ?? 0, extra: maxTokens,
+                             what: maxTokens > 0 ? "the prompt and up to \(maxTokens) generated tokens" : "the prompt")
         let cache = cache ?? model.makeCache(capacity: promptIDs.count + maxTokens)
         guard cache.remaining >= promptIDs.count + maxTokens else {
             throw GenerationError.contextFull(needed: cache.count + promptIDs.count + maxTokens, capacity: cache.capacity)
@@ -97,6 +107,9 @@ public final class LanguageModel: @unchecked Sendable {
                               observe: ((Int, UnsafePointer<Float>) -> Void)? = nil,
                               finished: ((Int, [Int]) -> Bool)? = nil) throws -> [Generation] {
         precondition(sampling.count == prompts.count)
+        for (s, p) in prompts.enumerated() {
+            try model.checkInput(p, cached: caches?[s].count ?? 0, extra: maxTokens, what: "prompt \(s) and up to \(maxTokens) generated tokens")
+        }
         let caches = caches ?? prompts.map { model.makeCache(capacity: $0.count + maxTokens) }
         for (p, c) in zip(prompts, caches) where c.remaining < p.count + maxTokens {
             throw GenerationError.contextFull(needed: c.count + p.count + maxTokens, capacity: c.capacity)
@@ -145,7 +158,7 @@ public enum GenerationError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .contextFull(needed, capacity):
-            return "the prompt and answer need \(needed) KV slots but the cache holds \(capacity); shorten the prompt or lower --max-tokens"
+            return "the prompt and answer need \(needed) KV slots but the cache holds \(capacity)"
         case .emptyPrompt: return "the prompt is empty"
         }
     }

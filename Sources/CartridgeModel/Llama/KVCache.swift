@@ -35,7 +35,7 @@ public final class KVCache: @unchecked Sendable {
 
     /// Marks `n` more slots as filled (after a forward pass wrote them).
     public func advance(by n: Int) {
-        precondition(count + n <= capacity, "KV cache overflow")
+        guard n >= 0 && count + n <= capacity else { fatalError("KV cache overflow: \(count) + \(n) slots, capacity \(capacity)") }
         count += n
     }
 

@@ -51,14 +51,18 @@ public final class LlamaModel: @unchecked Sendable {
     ///
     /// - Returns: logits (R, vocab): one row per token when `allLogits`, else the last row of each sequence.
     public func forward(tokens: [[Int]], caches: [KVCache], allLogits: Bool = false) -> FloatBuffer {
-        precondition(tokens.count == caches.count && !tokens.isEmpty)
+        // Hard checks (kept under -Ounchecked): callers validate input first (`checkInput`), so
+        // reaching one of these is a bug, and writing past a cache would corrupt memory.
+        guard tokens.count == caches.count && !tokens.isEmpty else { fatalError("forward: \(tokens.count) sequences for \(caches.count) caches") }
         let c = config
         let dim = c.dim, hd = c.headDim, qDim = c.heads * hd, kvDim = c.kvHeads * hd
         let rows = tokens.reduce(0) { $0 + $1.count }
         var starts: [Int] = []  // first row of each sequence
         var positions: [Int] = []
         for (s, seq) in tokens.enumerated() {
-            precondition(!seq.isEmpty && caches[s].remaining >= seq.count, "KV cache too small for the new tokens")
+            guard !seq.isEmpty && caches[s].remaining >= seq.count else {
+                fatalError("forward: \(seq.count) new tokens but the KV cache has \(caches[s].remaining) free slots")
+            }
             starts.append(positions.count)
             positions += (0..<seq.count).map { caches[s].count + $0 }
         }
@@ -78,7 +82,7 @@ public final class LlamaModel: @unchecked Sendable {
         let scores = FloatBuffer(count: maxLen * maxKeys)  // (T_s, keys) of one head
 
         for (r, id) in tokens.joined().enumerated() {
-            precondition(id >= 0 && id < c.vocabSize, "token id \(id) out of range")
+            guard id >= 0 && id < c.vocabSize else { fatalError("forward: token id \(id) outside the vocabulary (0..<\(c.vocabSize))") }
             (x.pointer + r * dim).update(from: tokenEmbedding.pointer + id * dim, count: dim)
         }
 

@@ -39,7 +39,7 @@ let package = Package(
                 dependencies: ["CartridgeKernels", "CartridgeModel"],
                 swiftSettings: fast),
         .target(name: "CartridgeFormat",
-                dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")],
+                dependencies: ["CZstd", "CartridgeKernels", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: fast),
         .target(name: "CartridgeEmbedding",
                 dependencies: ["CartridgeKernels", .product(name: "Logging", package: "swift-log")],
@@ -74,11 +74,11 @@ let package = Package(
         .target(name: "CartridgeTestSupport", dependencies: ["CartridgeModel"], path: "Tests/CartridgeTestSupport"),
         .testTarget(name: "CartridgeKernelsTests", dependencies: ["CartridgeKernels"]),
         .testTarget(name: "CartridgeTrainingTests", dependencies: ["CartridgeTestSupport", "CartridgeTraining", "CartridgeModel", "CartridgeKernels", "CartridgeRuntime"]),
-        .testTarget(name: "CartridgeFormatTests", dependencies: ["CartridgeFormat"]),
+        .testTarget(name: "CartridgeFormatTests", dependencies: ["CartridgeFormat", "CartridgeKernels"]),
         .testTarget(name: "CartridgeEmbeddingTests", dependencies: ["CartridgeTestSupport", "CartridgeEmbedding", "CartridgeKernels"]),
         .testTarget(name: "CartridgeCompilerTests", dependencies: ["CartridgeTestSupport", "CartridgeCompiler", "CartridgeRuntime", "CartridgeModel", "CartridgeTraining", "CartridgeFormat", "CartridgeKernels"]),
         .testTarget(name: "CartridgeRuntimeTests", dependencies: ["CartridgeTestSupport", "CartridgeRuntime", "CartridgeFormat", "CartridgeModel", "CartridgeKernels"]),
-        .testTarget(name: "CartridgeModelTests", dependencies: ["CartridgeTestSupport", "CartridgeModel"],
+        .testTarget(name: "CartridgeModelTests", dependencies: ["CartridgeTestSupport", "CartridgeModel", "CartridgeKernels"],
                     resources: [.copy("Fixtures")]),
     ]
 )

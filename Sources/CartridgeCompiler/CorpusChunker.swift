@@ -1,4 +1,4 @@
-import CartridgeModel
+import CartridgeKernels
 
 /// A window of the corpus' token stream.
 public struct CorpusChunk: Codable, Sendable, Equatable {

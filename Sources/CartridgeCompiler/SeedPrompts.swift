@@ -1,3 +1,4 @@
+import CartridgeKernels
 import CartridgeModel
 import Foundation
 

@@ -1,3 +1,4 @@
+import CartridgeFormat
 import CartridgeKernels
 import CartridgeTraining
 import Crypto
@@ -143,23 +144,13 @@ public final class WorkDirectory: @unchecked Sendable {
         try? h.write(contentsOf: line + Data([0x0A]))
     }
 
-    /// Writes via a temporary file in the same directory, fsync, rename, fsync of the directory.
+    /// Writes `data` atomically (temporary file, fsync, rename, fsync of the directory: the
+    /// format's `atomicWrite`), reporting failures as this directory's errors.
     static func atomicWrite(_ data: Data, to url: URL) throws {
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
-            throw WorkDirectoryError.io(path: tmp.path, reason: "cannot create")
-        }
         do {
-            let h = try FileHandle(forWritingTo: tmp)
-            try h.write(contentsOf: data)
-            try h.synchronize()
-            try h.close()
-            guard rename(tmp.path, url.path) == 0 else { throw WorkDirectoryError.io(path: url.path, reason: String(cString: strerror(errno))) }
-            let dir = open(url.deletingLastPathComponent().path, O_RDONLY)
-            if dir >= 0 { fsync(dir); close(dir) }
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw error
+            try CartridgeFormat.atomicWrite([UInt8](data), to: url.path)
+        } catch let CartError.io(path, reason) {
+            throw WorkDirectoryError.io(path: path, reason: reason)
         }
     }
 }

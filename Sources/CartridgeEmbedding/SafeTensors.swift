@@ -1,3 +1,4 @@
+import CartridgeKernels
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -223,34 +224,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
             }
         case .f16:
             return [Float](unsafeUninitializedCapacity: n) { out, count in
-                for i in 0..<n { out[i] = Self.halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+                for i in 0..<n { out[i] = HalfPrecision.float(f16: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
                 count = n
             }
         case .bf16:
             return [Float](unsafeUninitializedCapacity: n) { out, count in
-                for i in 0..<n {
-                    let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                    out[i] = Float(bitPattern: UInt32(bits) << 16)
-                }
+                for i in 0..<n { out[i] = HalfPrecision.float(bf16: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
                 count = n
             }
         default:
             throw SafeTensorsError.unsupportedConversion(path: path, tensor: name, dtype: info.dtype.rawValue)
         }
-    }
-
-    /// IEEE binary16 to binary32 (exact, subnormals included).
-    static func halfToFloat(_ h: UInt16) -> Float {
-        let sign = UInt32(h >> 15) << 31
-        let exponent = UInt32(h >> 10) & 0x1f
-        var mantissa = UInt32(h) & 0x3ff
-        if exponent == 0x1f { return Float(bitPattern: sign | 0x7f80_0000 | (mantissa << 13)) }  // inf, nan
-        if exponent != 0 { return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13)) }
-        if mantissa == 0 { return Float(bitPattern: sign) }
-        // subnormal: normalize the mantissa
-        var e: UInt32 = 113
-        while mantissa & 0x400 == 0 { mantissa <<= 1; e -= 1 }
-        return Float(bitPattern: sign | (e << 23) | ((mantissa & 0x3ff) << 13))
     }
 }
 

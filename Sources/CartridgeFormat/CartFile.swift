@@ -4,6 +4,7 @@
 // SHA-256 in the header and the header with its own, so every byte is checked, and the first
 // three sections can be read and checked without touching the payload.
 
+import CartridgeKernels
 import Foundation
 
 /// Reads and writes `.cart` files.
@@ -167,8 +168,8 @@ public enum CartFile {
         let sections = try source.read(offset: header.metadataOffset, count: header.metadataLength + header.retrievalLength)
         let metadataBytes = sections[0..<header.metadataLength]
         let retrievalBytes = sections[header.metadataLength...]
-        guard hex(sha256(metadataBytes)) == header.metadataSHA256 else { throw CartError.checksumMismatch(path: path, section: .metadata) }
-        guard hex(sha256(retrievalBytes)) == header.retrievalSHA256 else { throw CartError.checksumMismatch(path: path, section: .retrieval) }
+        guard Hex.string(sha256(metadataBytes)) == header.metadataSHA256 else { throw CartError.checksumMismatch(path: path, section: .metadata) }
+        guard Hex.string(sha256(retrievalBytes)) == header.retrievalSHA256 else { throw CartError.checksumMismatch(path: path, section: .retrieval) }
 
         let metadata: CartridgeMetadata
         do {
@@ -202,7 +203,7 @@ public enum CartFile {
         let header = summary.header
         let metadata = summary.metadata
         let frame = try source.read(offset: header.payloadOffset, count: header.payloadLength)
-        guard hex(sha256(frame)) == header.payloadSHA256 else { throw CartError.checksumMismatch(path: path, section: .payload) }
+        guard Hex.string(sha256(frame)) == header.payloadSHA256 else { throw CartError.checksumMismatch(path: path, section: .payload) }
 
         switch Zstd.frameLength(frame) {
         case let .failure(f): throw CartError.corruptPayload(path: path, reason: f.description)

@@ -19,6 +19,7 @@
 //      160   32 SHA-256 of the payload (compressed bytes)
 //      192      end; the metadata starts at the header length
 
+import CartridgeKernels
 import Crypto
 
 /// The decoded fixed header of a `.cart` file.
@@ -71,18 +72,6 @@ func sha256(_ bytes: [UInt8]) -> [UInt8] {
 /// The SHA-256 digest of part of `bytes`.
 func sha256(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
     bytes.withUnsafeBytes { Array(SHA256.hash(data: $0)) }
-}
-
-/// Lower-case hexadecimal.
-func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-    let digits: [Character] = Array("0123456789abcdef")
-    var s = ""
-    s.reserveCapacity(bytes.count * 2)
-    for b in bytes {
-        s.append(digits[Int(b >> 4)])
-        s.append(digits[Int(b & 15)])
-    }
-    return s
 }
 
 extension CartHeader {
@@ -174,8 +163,8 @@ extension CartHeader {
             majorVersion: major, minorVersion: minor, headerLength: headerLength, codec: codec, dtype: dtype,
             fileLength: fileLength, metadataLength: metadataLength, retrievalLength: retrievalLength,
             payloadLength: payloadLength, payloadRawLength: payloadRawLength,
-            headerSHA256: hex(bytes[16..<48]), metadataSHA256: hex(bytes[96..<128]),
-            retrievalSHA256: hex(bytes[128..<160]), payloadSHA256: hex(bytes[160..<192]))
+            headerSHA256: Hex.string(bytes[16..<48]), metadataSHA256: Hex.string(bytes[96..<128]),
+            retrievalSHA256: Hex.string(bytes[128..<160]), payloadSHA256: Hex.string(bytes[160..<192]))
     }
 }
 

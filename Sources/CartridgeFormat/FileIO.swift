@@ -90,7 +90,11 @@ func lastError() -> String {
 /// a temporary file in the same directory is written, flushed to disk, renamed over `path`,
 /// and the directory is flushed. The temporary file is removed on any failure.
 /// `beforeRename` runs with the temporary file's path once it is complete (tests inject failures).
-func atomicWrite(_ bytes: [UInt8], to path: String, beforeRename: (String) throws -> Void = { _ in }) throws {
+/// Every file that must survive a crash whole (cartridges, a compile's job and checkpoint) is
+/// written through this function.
+///
+/// - Throws: `CartError.io` naming the file or directory and the system's reason.
+public func atomicWrite(_ bytes: [UInt8], to path: String, beforeRename: (String) throws -> Void = { _ in }) throws {
     let url = URL(fileURLWithPath: path)
     let directory = url.deletingLastPathComponent().path
     let name = url.lastPathComponent

@@ -42,13 +42,11 @@ public enum CartridgeBuilder {
                                 documents: [Document], chunks: [RetrievalChunk], embeddingDimension: Int,
                                 recipe: [String: JSONValue], results: [String: JSONValue]) -> CartridgeMetadata {
         let c = runtime.model.config
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
         return CartridgeMetadata(
             name: name, model: runtime.identity, layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim,
             length: length, frozenSlots: frozen, dtype: dtype,
             rope: RoPEConvention(layout: "adjacent-pairs", base: c.ropeBase, positions: "0..<\(length)", keysRotated: true),
-            tokenizerHash: runtime.model.tokenizer.fingerprint, toolVersion: toolVersion, createdAt: formatter.string(from: Date()),
+            tokenizerHash: runtime.model.tokenizer.fingerprint, toolVersion: toolVersion, createdAt: CartridgeMetadata.timestamp(),
             recipe: recipe, results: results,
             sources: documents.map { SourceDocument(path: $0.path, sha256: $0.sha256, bytes: $0.bytes) },
             embeddingModel: "sentence-transformers/all-MiniLM-L6-v2", embeddingDimension: embeddingDimension, chunks: chunks)
@@ -59,14 +57,12 @@ public enum CartridgeBuilder {
     public static func kvTensors(model: LlamaModel, ids: [Int]) -> (keys: [Float], values: [Float]) {
         let cache = model.makeCache(capacity: ids.count)
         _ = model.forward(tokens: [ids], caches: [cache])
-        let c = model.config, n = ids.count * c.headDim
-        var keys: [Float] = [], values: [Float] = []
-        keys.reserveCapacity(c.layers * c.kvHeads * n)
-        values.reserveCapacity(c.layers * c.kvHeads * n)
-        for l in 0..<c.layers {
-            for h in 0..<c.kvHeads {
-                keys += UnsafeBufferPointer(start: cache.key(layer: l, head: h), count: n)
-                values += UnsafeBufferPointer(start: cache.value(layer: l, head: h), count: n)
+        let c = model.config
+        var keys = [Float](repeating: 0, count: c.layers * c.kvHeads * ids.count * c.headDim), values = keys
+        keys.withUnsafeMutableBufferPointer { k in
+            values.withUnsafeMutableBufferPointer { v in
+                KVSlots(keys: k.baseAddress!, values: v.baseAddress!, layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim, slots: ids.count)
+                    .copy(count: ids.count, from: cache.slots)
             }
         }
         return (keys, values)

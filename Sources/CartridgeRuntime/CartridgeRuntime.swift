@@ -75,15 +75,9 @@ public final class CartridgeRuntime: @unchecked Sendable {
         }
         let cache = model.model.makeCache(capacity: total + extraCapacity)
         var offset = 0
-        let hd = model.config.headDim
         for c in cartridges {
             try checkGeometry(c)
-            for l in 0..<model.config.layers {
-                for h in 0..<model.config.kvHeads {
-                    (cache.key(layer: l, head: h) + offset * hd).update(from: c.key(layer: l, head: h), count: c.length * hd)
-                    (cache.value(layer: l, head: h) + offset * hd).update(from: c.value(layer: l, head: h), count: c.length * hd)
-                }
-            }
+            cache.slots.copy(count: c.length, from: c.slots, to: offset)
             offset += c.length
         }
         cache.advance(by: total)

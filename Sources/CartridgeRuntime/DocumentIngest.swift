@@ -1,3 +1,4 @@
+import CartridgeKernels
 import Crypto
 import Foundation
 import Logging
@@ -84,7 +85,7 @@ public enum DocumentIngest {
             logger.warning("\(path) is not valid UTF-8; invalid bytes were replaced with U+FFFD")
             text = String(decoding: data, as: UTF8.self)
         }
-        return Document(path: path, text: text, sha256: SHA256.hash(data: data).hex, bytes: data.count)
+        return Document(path: path, text: text, sha256: Hex.string(SHA256.hash(data: data)), bytes: data.count)
     }
 
     /// NUL bytes, or many control bytes in the first 8 KiB, mark a file as binary.

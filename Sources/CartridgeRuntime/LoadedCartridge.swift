@@ -1,5 +1,6 @@
 import CartridgeFormat
 import CartridgeKernels
+import CartridgeModel
 import Foundation
 
 /// A cartridge in memory, ready to be placed in front of the attention.
@@ -30,12 +31,9 @@ public final class LoadedCartridge: @unchecked Sendable {
     /// Bytes of the f32 tensors in memory.
     public var bytes: Int { keys.bytes + values.bytes }
 
-    /// Start of the (length, headDim) keys of one layer's KV head.
-    func key(layer: Int, head: Int) -> UnsafeMutablePointer<Float> {
-        keys.pointer + (layer * metadata.kvHeads + head) * metadata.length * metadata.headDim
-    }
-
-    func value(layer: Int, head: Int) -> UnsafeMutablePointer<Float> {
-        values.pointer + (layer * metadata.kvHeads + head) * metadata.length * metadata.headDim
+    /// The cartridge's storage, for copies into a KV cache.
+    var slots: KVSlots {
+        KVSlots(keys: keys.pointer, values: values.pointer, layers: metadata.layers, kvHeads: metadata.kvHeads,
+                headDim: metadata.headDim, slots: metadata.length)
     }
 }

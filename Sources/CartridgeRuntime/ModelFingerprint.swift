@@ -1,4 +1,5 @@
 import CartridgeFormat
+import CartridgeKernels
 import CartridgeModel
 import Crypto
 import Foundation
@@ -14,7 +15,7 @@ public enum ModelFingerprint {
         let attrs = try FileManager.default.attributesOfItem(atPath: lm.path)
         let size = (attrs[.size] as? NSNumber)?.intValue ?? 0
         let mtime = (attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        let key = SHA256.hash(data: Data("\(URL(fileURLWithPath: lm.path).standardizedFileURL.path)|\(size)|\(mtime)".utf8)).hex
+        let key = Hex.string(SHA256.hash(data: Data("\(URL(fileURLWithPath: lm.path).standardizedFileURL.path)|\(size)|\(mtime)".utf8)))
         let cacheFile = ModelLocation.home.appendingPathComponent("fingerprints/\(key).json")
         if let data = try? Data(contentsOf: cacheFile), let id = try? JSONDecoder().decode(ModelIdentity.self, from: data) {
             return id
@@ -40,11 +41,6 @@ public enum ModelFingerprint {
             h.update(data: Data("\(name)|\(t.type.name)|\(t.shape)".utf8))
             h.update(bufferPointer: bytes)
         }
-        return ModelIdentity(name: config.name, fingerprint: h.finalize().hex)
+        return ModelIdentity(name: config.name, fingerprint: Hex.string(h.finalize()))
     }
-}
-
-extension Digest {
-    /// Lower-case hexadecimal.
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
 }

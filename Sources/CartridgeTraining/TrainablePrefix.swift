@@ -33,12 +33,12 @@ public final class TrainablePrefix: @unchecked Sendable {
         self.init(layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim, length: ids.count, frozen: frozen)
         let cache = model.makeCache(capacity: ids.count)
         _ = model.forward(tokens: [ids], caches: [cache])
-        for l in 0..<layers {
-            for h in 0..<kvHeads {
-                key(layer: l, head: h).update(from: cache.key(layer: l, head: h), count: length * headDim)
-                value(layer: l, head: h).update(from: cache.value(layer: l, head: h), count: length * headDim)
-            }
-        }
+        slots.copy(count: length, from: cache.slots)
+    }
+
+    /// The prefix's storage, for copies in and out.
+    public var slots: KVSlots {
+        KVSlots(keys: keys.pointer, values: values.pointer, layers: layers, kvHeads: kvHeads, headDim: headDim, slots: length)
     }
 
     /// Start of the (length, headDim) keys of one layer's KV head.
@@ -58,12 +58,7 @@ public final class TrainablePrefix: @unchecked Sendable {
     /// A KV cache holding this prefix in its first slots, ready for generation.
     public func makeCache(model: LlamaModel, extraCapacity: Int) -> KVCache {
         let cache = model.makeCache(capacity: length + extraCapacity)
-        for l in 0..<layers {
-            for h in 0..<kvHeads {
-                cache.key(layer: l, head: h).update(from: key(layer: l, head: h), count: length * headDim)
-                cache.value(layer: l, head: h).update(from: value(layer: l, head: h), count: length * headDim)
-            }
-        }
+        cache.slots.copy(count: length, from: slots)
         cache.advance(by: length)
         return cache
     }

@@ -1,4 +1,5 @@
 @testable import CartridgeCompiler
+import CartridgeKernels
 import CartridgeModel
 import Foundation
 import XCTest

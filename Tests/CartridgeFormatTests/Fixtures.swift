@@ -1,19 +1,7 @@
 @testable import CartridgeFormat
+import CartridgeKernels
 import Foundation
 import XCTest
-
-/// A small deterministic random generator (SplitMix64), so failures reproduce.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 enum Fixture {
     static let model = ModelIdentity(name: "SmolLM2-135M-Instruct", fingerprint: String(repeating: "0123456789abcdef", count: 4))
@@ -23,7 +11,7 @@ enum Fixture {
     /// dimension 5, values drawn from a seeded generator plus a few awkward values in layer 0.
     static func cartridge(dtype: TensorDType = .f16, layers: Int = 2, kvHeads: Int = 1, length: Int = 4, headDim: Int = 8,
                           seed: UInt64 = 1) -> Cartridge {
-        var rng = SeededRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let sources = [
             SourceDocument(path: "docs/volcanoes.txt", sha256: String(repeating: "ab", count: 32), bytes: 1200),
             SourceDocument(path: "docs/bread é.txt", sha256: String(repeating: "cd", count: 32), bytes: 300),

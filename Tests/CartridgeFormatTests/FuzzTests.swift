@@ -1,4 +1,5 @@
 @testable import CartridgeFormat
+import CartridgeKernels
 import Foundation
 import XCTest
 
@@ -51,7 +52,7 @@ final class FuzzTests: XCTestCase {
     }
 
     func testThousandsOfDamagedFilesAllGiveTypedErrors() throws {
-        var rng = SeededRandom(seed: 2025)
+        var rng = SplitMix64(seed: 2025)
         let start = Date()
         for dtype in TensorDType.allCases {
             let good = try CartFile.encode(Fixture.cartridge(dtype: dtype, seed: UInt64(dtype.headerCode)))

@@ -1,4 +1,5 @@
 @testable import CartridgeFormat
+import CartridgeKernels
 import Foundation
 import XCTest
 

@@ -120,27 +120,4 @@ final class DequantizeTests: XCTestCase {
         XCTAssertTrue("\(DequantizeError.unsupportedType(.q2_K))".contains("Q2_K"))
         XCTAssertTrue("\(DequantizeError.unsupportedType(.iq4_xs))".contains("IQ4_XS"))
     }
-
-    func testHalfPrecisionConversions() {
-        XCTAssertEqual(Dequantize.f16ToF32(0x3C00), 1)
-        XCTAssertEqual(Dequantize.f16ToF32(0xC000), -2)
-        XCTAssertEqual(Dequantize.f16ToF32(0x7BFF), 65504)
-        XCTAssertEqual(Dequantize.f16ToF32(0x0001), 0x1p-24)
-        XCTAssertEqual(Dequantize.f16ToF32(0x8000).bitPattern, (-0.0 as Float).bitPattern)
-        XCTAssertEqual(Dequantize.f16ToF32(0x7C00), .infinity)
-        XCTAssertTrue(Dequantize.f16ToF32(0x7E00).isNaN)
-        XCTAssertEqual(Dequantize.bf16ToF32(0x3F80), 1)
-        XCTAssertEqual(Dequantize.bf16ToF32(0xC0A0), -5)
-        #if !(os(macOS) && arch(x86_64))
-        for bits in 0...UInt16.max {
-            let want = Float(Float16(bitPattern: bits))
-            let got = Dequantize.f16ToF32(bits)
-            if want.isNaN {
-                XCTAssertTrue(got.isNaN, "f16 \(bits)")
-            } else {
-                XCTAssertEqual(got.bitPattern, want.bitPattern, "f16 \(bits)")
-            }
-        }
-        #endif
-    }
 }

@@ -1,4 +1,5 @@
 @testable import CartridgeModel
+import CartridgeKernels
 import CartridgeTestSupport
 import Foundation
 import XCTest

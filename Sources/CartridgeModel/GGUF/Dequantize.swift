@@ -1,3 +1,5 @@
+import CartridgeKernels
+
 /// Why a tensor could not be dequantized.
 public enum DequantizeError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The element type has no dequantizer in this engine.
@@ -55,11 +57,11 @@ public enum Dequantize {
             }
         case .f16:
             for i in 0..<count {
-                destination[i] = f16ToF32(readU16(source, 2 * i))
+                destination[i] = HalfPrecision.float(f16: readU16(source, 2 * i))
             }
         case .bf16:
             for i in 0..<count {
-                destination[i] = bf16ToF32(readU16(source, 2 * i))
+                destination[i] = HalfPrecision.float(bf16: readU16(source, 2 * i))
             }
         case .q8_0: dequantizeQ8_0(source, blocks, destination)
         case .q4_0: dequantizeQ4_0(source, blocks, destination)
@@ -103,30 +105,6 @@ public enum Dequantize {
         return bytes
     }
 
-    /// Converts IEEE half-precision bits to `Float` exactly (including subnormals, infinities, NaNs).
-    @inline(__always)
-    public static func f16ToF32(_ bits: UInt16) -> Float {
-        let sign = UInt32(bits & 0x8000) << 16
-        let exponent = UInt32(bits >> 10) & 0x1F
-        let mantissa = UInt32(bits & 0x03FF)
-        if exponent == 0 {
-            // Zero or subnormal: mantissa * 2^-24, exact in Float.
-            let magnitude = Float(mantissa) * 0x1p-24
-            return Float(bitPattern: magnitude.bitPattern | sign)
-        }
-        if exponent == 0x1F {
-            // Infinity or NaN (payload kept).
-            return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13))
-        }
-        return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
-    }
-
-    /// Converts bfloat16 bits (the top half of a `Float`) to `Float`.
-    @inline(__always)
-    public static func bf16ToF32(_ bits: UInt16) -> Float {
-        Float(bitPattern: UInt32(bits) << 16)
-    }
-
     // MARK: - Byte access
 
     @inline(__always)
@@ -146,7 +124,7 @@ public enum Dequantize {
 
     @inline(__always)
     private static func readF16(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
-        f16ToF32(readU16(p, offset))
+        HalfPrecision.float(f16: readU16(p, offset))
     }
 
     // MARK: - 32-value blocks

@@ -30,6 +30,11 @@ public final class KVCache: @unchecked Sendable {
         values.pointer + (layer * kvHeads + head) * capacity * headDim
     }
 
+    /// The whole storage (all `capacity` slots), for copies in and out.
+    public var slots: KVSlots {
+        KVSlots(keys: keys.pointer, values: values.pointer, layers: layers, kvHeads: kvHeads, headDim: headDim, slots: capacity)
+    }
+
     /// Slots still free.
     public var remaining: Int { capacity - count }
 
@@ -47,13 +52,8 @@ public final class KVCache: @unchecked Sendable {
 
     /// Copies the first `n` slots of `other` into this cache's first slots.
     public func copyPrefix(from other: KVCache, count n: Int) {
-        precondition(other.layers == layers && other.kvHeads == kvHeads && other.headDim == headDim && n <= capacity && n <= other.count)
-        for l in 0..<layers {
-            for h in 0..<kvHeads {
-                key(layer: l, head: h).update(from: other.key(layer: l, head: h), count: n * headDim)
-                value(layer: l, head: h).update(from: other.value(layer: l, head: h), count: n * headDim)
-            }
-        }
+        precondition(n <= other.count)
+        slots.copy(count: n, from: other.slots)
         count = n
     }
 

@@ -40,10 +40,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
         let src = data.baseAddress!
         for blockIndex in 0..<(rows * nb) {
             let blk = src + blockIndex * type.blockBytes
-            scales[blockIndex] = Dequantize.f16ToF32(blk.loadUnaligned(as: UInt16.self))
+            scales[blockIndex] = HalfPrecision.float(f16: blk.loadUnaligned(as: UInt16.self))
             let headerBytes = type == .q4_1 ? 4 : 2
             if type == .q4_1 {
-                mins![blockIndex] = Dequantize.f16ToF32(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+                mins![blockIndex] = HalfPrecision.float(f16: blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
             }
             (quants + blockIndex * bytesPerBlock).copyMemory(from: blk + headerBytes, byteCount: bytesPerBlock)
         }

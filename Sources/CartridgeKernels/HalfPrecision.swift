@@ -2,7 +2,8 @@
 // behave the same on every platform (Float16 is missing on Intel Macs) and round to nearest,
 // ties to even.
 
-/// Conversions between `Float` and the 16-bit encodings of the payload.
+/// Conversions between `Float` and the 16-bit encodings (binary16 and bfloat16) that GGUF files,
+/// safetensors files and cartridge payloads store.
 public enum HalfPrecision {
     /// The binary16 bits nearest to `x` (ties to even). Values of magnitude 65520 and above
     /// become infinity; NaN stays NaN (quiet, sign kept).
@@ -69,14 +70,5 @@ public enum HalfPrecision {
     @inline(__always)
     public static func float(bf16 h: UInt16) -> Float {
         Float(bitPattern: UInt32(h) << 16)
-    }
-
-    /// `x` rounded to the nearest value `dtype` can hold: what a write and read give back.
-    public static func rounded(_ x: Float, to dtype: TensorDType) -> Float {
-        switch dtype {
-        case .f32: return x
-        case .f16: return float(f16: f16Bits(x))
-        case .bf16: return float(bf16: bf16Bits(x))
-        }
     }
 }

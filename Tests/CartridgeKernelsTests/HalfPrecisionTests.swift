@@ -1,4 +1,4 @@
-@testable import CartridgeFormat
+import CartridgeKernels
 import XCTest
 
 final class HalfPrecisionTests: XCTestCase {
@@ -46,7 +46,7 @@ final class HalfPrecisionTests: XCTestCase {
 
     #if !(os(macOS) && arch(x86_64))
     func testF16AgreesWithTheStandardLibraryOnRandomFloats() {
-        var rng = SeededRandom(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var mismatches = 0
         for i in 0..<200_000 {
             let x: Float
@@ -91,5 +91,28 @@ final class HalfPrecisionTests: XCTestCase {
             if x.isNaN { continue }
             XCTAssertEqual(HalfPrecision.bf16Bits(x), h)
         }
+    }
+
+    func testF16AndBF16DecodeExactlyForEveryBitPattern() {
+        XCTAssertEqual(HalfPrecision.float(f16: 0x3C00), 1)
+        XCTAssertEqual(HalfPrecision.float(f16: 0xC000), -2)
+        XCTAssertEqual(HalfPrecision.float(f16: 0x7BFF), 65504)
+        XCTAssertEqual(HalfPrecision.float(f16: 0x0001), 0x1p-24)
+        XCTAssertEqual(HalfPrecision.float(f16: 0x8000).bitPattern, (-0.0 as Float).bitPattern)
+        XCTAssertEqual(HalfPrecision.float(f16: 0x7C00), .infinity)
+        XCTAssertTrue(HalfPrecision.float(f16: 0x7E00).isNaN)
+        XCTAssertEqual(HalfPrecision.float(bf16: 0x3F80), 1)
+        XCTAssertEqual(HalfPrecision.float(bf16: 0xC0A0), -5)
+        #if !(os(macOS) && arch(x86_64))
+        for bits in 0...UInt16.max {
+            let want = Float(Float16(bitPattern: bits))
+            let got = HalfPrecision.float(f16: bits)
+            if want.isNaN {
+                XCTAssertTrue(got.isNaN, "f16 \(bits)")
+            } else {
+                XCTAssertEqual(got.bitPattern, want.bitPattern, "f16 \(bits)")
+            }
+        }
+        #endif
     }
 }

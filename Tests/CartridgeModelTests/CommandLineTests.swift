@@ -31,7 +31,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(ids, try TestResources.model().tokenizer.encode("<|im_start|>user\nHello world<|im_end|>", parseSpecial: true))
         XCTAssertEqual(ids.first, 1)
         let plain = try run(["tokenize", "--text", "<|im_start|>", "--no-special"])
-        XCTAssertGreaterThan((try JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as! [Int]).count, 1)
+        XCTAssertEqual(try JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as? [Int],
+                       try TestResources.model().tokenizer.encode("<|im_start|>", parseSpecial: false))
+        XCTAssertGreaterThan(try TestResources.model().tokenizer.encode("<|im_start|>", parseSpecial: false).count, 1)
     }
 
     func testLogitsPrintsTopMeanAndStd() throws {
@@ -45,8 +47,10 @@ final class CommandLineTests: XCTestCase {
         let last = prompt["last"] as! [String: Any]
         let refTop = last["top20"] as! [[Double]]
         XCTAssertEqual(top.count, 5)
-        XCTAssertEqual(Int(top[0][0]), Int(refTop[0][0]))
-        XCTAssertEqual(top[0][1], refTop[0][1], accuracy: 1e-3)
+        for (ours, ref) in zip(top, refTop) {
+            XCTAssertEqual(Int(ours[0]), Int(ref[0]))
+            XCTAssertEqual(ours[1], ref[1], accuracy: 1e-3)
+        }
         XCTAssertEqual(out["mean"] as! Double, last["mean"] as! Double, accuracy: 1e-4)
         XCTAssertEqual(out["std"] as! Double, last["std"] as! Double, accuracy: 1e-4)
     }
@@ -86,15 +90,40 @@ final class CartridgeCommandLineTests: XCTestCase {
         try "The lighthouse on Skerry Point was built in 1871 by the engineer Anna Lind.".write(to: docs.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
         let cart = carts.appendingPathComponent("skerry.cart").path
 
-        let made = try cli.run(["init", docs.path, "-o", cart, "--size", "16"])
+        // the whole document (with its header) is shorter than 32 slots: the cartridge holds all of it
+        let made = try cli.run(["init", docs.path, "-o", cart, "--size", "32"])
         XCTAssertEqual(made.status, 0, made.stderr)
 
-        let ask = try cli.run(["ask", "--cartridge", cart, "--max-tokens", "8", "When was the lighthouse built?", "--json"])
+        let inspect = try cli.run(["inspect", cart, "--json"])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        let info = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as! [String: Any]
+        let meta = info["metadata"] as! [String: Any], header = info["header"] as! [String: Any]
+        let slots = meta["length"] as! Int
+        XCTAssertTrue(made.stderr.contains("\(slots) slots, 1 documents"), made.stderr)
+        XCTAssertGreaterThan(slots, 16)
+        XCTAssertLessThan(slots, 32)
+        XCTAssertEqual(info["verified"] as? Bool, true)
+        XCTAssertEqual(meta["name"] as? String, "skerry")
+        XCTAssertEqual(meta["dtype"] as? String, "f16")
+        XCTAssertEqual(meta["layers"] as? Int, 30)
+        XCTAssertEqual(meta["kvHeads"] as? Int, 3)
+        XCTAssertEqual(meta["headDim"] as? Int, 64)
+        XCTAssertEqual(meta["frozenSlots"] as? Int, 1)
+        XCTAssertEqual((meta["sources"] as! [[String: Any]]).map { $0["path"] as? String }, ["a.txt"])
+        let fingerprint = (meta["model"] as! [String: Any])["fingerprint"] as! String
+        XCTAssertTrue(fingerprint.count == 64 && fingerprint.allSatisfy(\.isHexDigit), "a SHA-256 of the weights: \(fingerprint)")
+        XCTAssertEqual(header["fileLength"] as? Int, try FileManager.default.attributesOfItem(atPath: cart)[.size] as? Int)
+
+        // greedy, with the document as the cartridge: the answer states its facts
+        let ask = try cli.run(["ask", "--cartridge", cart, "--max-tokens", "16", "When was the lighthouse built?", "--json"])
         XCTAssertEqual(ask.status, 0, ask.stderr)
         let a = try JSONSerialization.jsonObject(with: Data(ask.stdout.utf8)) as! [String: Any]
-        XCTAssertNotNil(a["answer"] as? String)
-        XCTAssertEqual(a["prefix_tokens"] as? Int, 16)
-        XCTAssertEqual((a["cartridges"] as! [[String: Any]]).first?["name"] as? String, "skerry")
+        XCTAssertTrue((a["answer"] as! String).contains("built in 1871"), a["answer"] as! String)
+        XCTAssertEqual(a["prefix_tokens"] as? Int, slots)
+        XCTAssertEqual((a["cartridges"] as! [[String: Any]]).map { $0["name"] as? String }, ["skerry"])
+        let who = try cli.run(["ask", "--cartridge", cart, "--max-tokens", "16", "Who built the lighthouse?"])
+        XCTAssertEqual(who.status, 0, who.stderr)
+        XCTAssertTrue(who.stdout.contains("Anna Lind"), who.stdout)
 
         let retrieved = try cli.run(["ask", "--cartridges", carts.path, "--top", "1", "--max-tokens", "4", "Who built the lighthouse?", "--json"])
         XCTAssertEqual(retrieved.status, 0, retrieved.stderr)
@@ -102,10 +131,8 @@ final class CartridgeCommandLineTests: XCTestCase {
         let first = (r["cartridges"] as! [[String: Any]]).first!
         XCTAssertEqual(first["name"] as? String, "skerry")
         XCTAssertGreaterThan(first["score"] as! Double, 0.2)
+        XCTAssertEqual(r["prefix_tokens"] as? Int, slots)
 
-        let inspect = try cli.run(["inspect", cart, "--json"])
-        XCTAssertEqual(inspect.status, 0, inspect.stderr)
-        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
         var broken = try Data(contentsOf: URL(fileURLWithPath: cart))
         broken[broken.count / 2] ^= 0xFF
         let bad = dir.appendingPathComponent("bad.cart")
@@ -117,7 +144,9 @@ final class CartridgeCommandLineTests: XCTestCase {
         let embed = try cli.run(["embed", "--text", "hello world", "--json"])
         XCTAssertEqual(embed.status, 0, embed.stderr)
         let e = try JSONSerialization.jsonObject(with: Data(embed.stdout.utf8)) as! [String: Any]
-        XCTAssertEqual((e["embedding"] as! [Double]).count, 384)
-        XCTAssertEqual((e["ids"] as! [Int]).first, 101)
+        let embedding = e["embedding"] as! [Double]
+        XCTAssertEqual(embedding.count, 384)
+        XCTAssertEqual(embedding.reduce(0) { $0 + $1 * $1 }, 1, accuracy: 1e-5, "unit length")
+        XCTAssertEqual(e["ids"] as? [Int], [101, 7592, 2088, 102], "[CLS] hello world [SEP]")
     }
 }

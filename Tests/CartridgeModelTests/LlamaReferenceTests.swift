@@ -4,7 +4,7 @@ import CartridgeTestSupport
 import XCTest
 
 /// The forward pass against logits and greedy answers computed by another implementation
-/// (HF transformers, float32, same dequantized weights). Tolerances: shared/reference/README.md.
+/// (HF transformers, float32, same dequantized weights). Tolerances: Tests/Reference/README.md.
 final class LlamaReferenceTests: XCTestCase {
     func testLastRowLogitsMatchReference() throws {
         let lm = try TestResources.model()

@@ -72,7 +72,7 @@ let package = Package(
                           swiftSettings: fast),
         // The real model, the reference folder and the skip-or-fail rule, shared by the test targets.
         .target(name: "CartridgeTestSupport", dependencies: ["CartridgeModel"], path: "Tests/CartridgeTestSupport"),
-        .testTarget(name: "CartridgeKernelsTests", dependencies: ["CartridgeKernels"]),
+        .testTarget(name: "CartridgeKernelsTests", dependencies: ["CartridgeTestSupport", "CartridgeKernels"]),
         .testTarget(name: "CartridgeTrainingTests", dependencies: ["CartridgeTestSupport", "CartridgeTraining", "CartridgeModel", "CartridgeKernels", "CartridgeRuntime"]),
         .testTarget(name: "CartridgeFormatTests", dependencies: ["CartridgeFormat", "CartridgeKernels"]),
         .testTarget(name: "CartridgeEmbeddingTests", dependencies: ["CartridgeTestSupport", "CartridgeEmbedding", "CartridgeKernels"]),

@@ -16,7 +16,8 @@ struct CompileCommand: ParsableCommand {
         Finished work (synthesized conversations, checkpoints, logs) is kept in a work directory next to the \
         output (NAME.cart.work, or --work-dir). Running the same command again after an interruption resumes \
         there; the .cart file appears only when the compile is complete.
-        """)
+        """,
+        version: CompilerVersion.current)
 
     @Argument(help: "A folder of text documents (or one file).") var source: String
     @Option(name: .shortAndLong, help: "Output .cart file.") var output: String

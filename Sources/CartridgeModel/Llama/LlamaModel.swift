@@ -49,8 +49,12 @@ public final class LlamaModel: @unchecked Sendable {
     /// Runs new tokens of several sequences through the model, appending their keys and values
     /// to each sequence's cache. Sequence s's tokens sit at positions caches[s].count ...
     ///
+    /// - Parameter residual: when given, sees the residual stream (R, dim) at the input of each
+    ///   layer l = 0..<layers (l = 0: the token embeddings) and, with l = layers, the last layer's
+    ///   output before the final norm. For checks against other implementations.
     /// - Returns: logits (R, vocab): one row per token when `allLogits`, else the last row of each sequence.
-    public func forward(tokens: [[Int]], caches: [KVCache], allLogits: Bool = false) -> FloatBuffer {
+    public func forward(tokens: [[Int]], caches: [KVCache], allLogits: Bool = false,
+                        residual: ((_ layer: Int, _ x: UnsafePointer<Float>) -> Void)? = nil) -> FloatBuffer {
         // Hard checks (kept under -Ounchecked): callers validate input first (`checkInput`), so
         // reaching one of these is a bug, and writing past a cache would corrupt memory.
         guard tokens.count == caches.count && !tokens.isEmpty else { fatalError("forward: \(tokens.count) sequences for \(caches.count) caches") }
@@ -87,6 +91,7 @@ public final class LlamaModel: @unchecked Sendable {
         }
 
         for (l, w) in layers.enumerated() {
+            residual?(l, x.pointer)
             // attention block
             RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
             Linear.forward([(w.wq, q.pointer), (w.wk, k.pointer), (w.wv, v.pointer)], x: xn.pointer, rows: rows)
@@ -126,6 +131,7 @@ public final class LlamaModel: @unchecked Sendable {
             w.wDown.forward(out: proj.pointer, x: gate.pointer, rows: rows)
             Vector.add(proj.pointer, into: x.pointer, rows * dim)
         }
+        residual?(layers.count, x.pointer)
         for (s, cache) in caches.enumerated() { cache.advance(by: tokens[s].count) }
 
         // final norm and LM head on the rows whose logits are wanted

@@ -62,7 +62,7 @@ struct RuntimeBench: ParsableCommand {
         result["embed_query_ms"] = timeBest(5) { _ = embedder.embed("Which notebook did the lighthouse keeper use?") } * 1000
 
         // decoding: after the cartridge vs after the whole corpus in the context
-        let question = CartridgeRuntime.questionIDs("What did the keeper write down?", tokenizer: lm.tokenizer)
+        let question = StudentPrompt.ids(question: "What did the keeper write down?", tokenizer: lm.tokenizer)
         func decode(_ cache: KVCache) -> Double {
             var logits = lm.model.forward(tokens: [question], caches: [cache])
             let t0 = ContinuousClock.now

@@ -45,7 +45,7 @@ struct EvalCommand: ParsableCommand {
                 guard let text = try? String(contentsOfFile: URL(fileURLWithPath: docs).appendingPathComponent(item.doc).path, encoding: .utf8) else {
                     throw CLIError("\(qa) line \(item.line): cannot read document \(item.doc) in \(docs)")
                 }
-                let question = CartridgeRuntime.questionIDs(item.question, tokenizer: tok)
+                let question = StudentPrompt.ids(question: item.question, tokenizer: tok)
                 let answer = tok.encode(item.answer, parseSpecial: false)
                 let system = tok.encode("<|im_start|>system\n", parseSpecial: true) + tok.encode(text, parseSpecial: false) + tok.encode("<|im_end|>\n", parseSpecial: true)
                 guard !answer.isEmpty else { throw CLIError("\(qa) line \(item.line): the answer has no tokens") }

@@ -131,7 +131,7 @@ public struct SelfStudy: Sendable {
         // agent B: the answer, with the teacher's distribution at every token; a greedy answer
         // that starts repeating itself is cut where the repetition starts
         for (c, n) in zip(caches, systemLengths) { c.truncate(to: n) }
-        let prompts = questions.map { Self.userTurn(question: $0, tokenizer: tok) }
+        let prompts = questions.map { StudentPrompt.ids(question: $0, tokenizer: tok) }
         var teacher = [[TeacherTopK]](repeating: [], count: count)
         let vocab = model.config.vocabSize, k = options.teacherTopK, mass = options.teacherMass
         var answers = given.map { $0 ?? [] }
@@ -172,19 +172,14 @@ public struct SelfStudy: Sendable {
         }
     }
 
-    /// `<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n` with the question's exact ids.
-    public static func userTurn(question: [Int], tokenizer: Tokenizer) -> [Int] {
-        tokenizer.encode("<|im_start|>user\n", parseSpecial: true) + question
-            + tokenizer.encode("<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true)
-    }
-
-    /// The student's view of a conversation: no BOS, no system turn (the cartridge stands in for
-    /// it), the user turn and the answer; every answer token is supervised by the teacher's
-    /// distribution (question tokens are context only: they were sampled, not taught). With
+    /// The student's view of a conversation: the student prompt (`StudentPrompt`: no BOS, no
+    /// system turn, the cartridge stands in for it) and the answer; every answer token is
+    /// supervised by the teacher's distribution (question tokens are context only: they were
+    /// sampled, not taught). With
     /// `perConversation`, each answer token weighs 1 / (answer length), so that every conversation
     /// weighs the same in a batch whatever its length; otherwise every token weighs 1.
     public static func studentSequence(_ s: SelfStudySample, tokenizer: Tokenizer, perConversation: Bool = false) -> TrainingSequence {
-        let prompt = userTurn(question: s.question, tokenizer: tokenizer)
+        let prompt = StudentPrompt.ids(question: s.question, tokenizer: tokenizer)
         let tokens = prompt + s.answer
         var ids = [[Int]](repeating: [], count: tokens.count), lps = [[Float]](repeating: [], count: tokens.count)
         var weights = [Float](repeating: 0, count: tokens.count)

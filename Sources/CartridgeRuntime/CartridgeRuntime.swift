@@ -84,20 +84,18 @@ public final class CartridgeRuntime: @unchecked Sendable {
         return cache
     }
 
-    /// Token ids of a question as read after cartridges: one user turn and the assistant's
-    /// opening, with no BOS and no system prompt (the cartridges stand in for it).
-    public static func questionIDs(_ question: String, tokenizer: Tokenizer) -> [Int] {
-        tokenizer.encode("<|im_start|>user\n", parseSpecial: true)
-            + tokenizer.encode(question, parseSpecial: false)
-            + tokenizer.encode("<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true)
+    /// The prompt of a question: with cartridges, the student prompt they were trained on
+    /// (`StudentPrompt`); without, the plain chat with the model's default system prompt.
+    public func promptIDs(_ question: String, withCartridges: Bool) -> [Int] {
+        withCartridges ? StudentPrompt.ids(question: question, tokenizer: model.tokenizer)
+                       : model.chatIDs([ChatMessage(.user, question)])
     }
 
     /// Answers a question with the given cartridges in front (none: the plain model, with its
     /// default system prompt). `onToken` receives each id and the newly completed text.
     public func answer(_ question: String, with cartridges: [LoadedCartridge], maxTokens: Int = 256,
                        sampling: SamplingParameters = .greedy, onToken: ((Int, String) -> Bool)? = nil) throws -> Generation {
-        let ids = cartridges.isEmpty ? model.chatIDs([ChatMessage(.user, question)])
-                                     : Self.questionIDs(question, tokenizer: model.tokenizer)
+        let ids = promptIDs(question, withCartridges: !cartridges.isEmpty)
         let cache = try makeCache(cartridges, extraCapacity: ids.count + maxTokens)
         return try model.generate(promptIDs: ids, cache: cache, maxTokens: maxTokens, sampling: sampling, onToken: onToken)
     }

@@ -41,7 +41,7 @@ final class ChunkingTests: XCTestCase {
                                      teacher: [TeacherTopK(ids: [7, 9], logProbs: [-0.1, -3]), TeacherTopK(ids: [8], logProbs: [-0.01]),
                                                TeacherTopK(ids: [2], logProbs: [-0.2])])
         let seq = SelfStudy.studentSequence(sample, tokenizer: tok)
-        let prompt = SelfStudy.userTurn(question: [100, 101], tokenizer: tok)
+        let prompt = StudentPrompt.ids(question: [100, 101], tokenizer: tok)
         XCTAssertEqual(seq.tokens, prompt + [7, 8, 2])
         XCTAssertEqual(prompt.first, tok.id(forToken: "<|im_start|>"), "no BOS, no system turn")
         guard case let .distillation(ids, _, weights) = seq.supervision else { return XCTFail("expected distillation") }

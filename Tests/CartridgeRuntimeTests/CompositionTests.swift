@@ -20,7 +20,7 @@ final class CompositionTests: XCTestCase {
                                              chunks: [], embeddingDimension: 384, recipe: [:], results: [:])
         let cart = LoadedCartridge(name: "a", metadata: meta, keys: FloatBuffer(keys), values: FloatBuffer(values))
 
-        let question = CartridgeRuntime.questionIDs("What erupts every year?", tokenizer: lm.tokenizer)
+        let question = StudentPrompt.ids(question: "What erupts every year?", tokenizer: lm.tokenizer)
         let composed = try rt.makeCache([cart], extraCapacity: question.count)
         XCTAssertEqual(composed.count, ids.count)
         let after = lm.model.forward(tokens: [question], caches: [composed])
@@ -54,7 +54,7 @@ final class CompositionTests: XCTestCase {
                                Array(UnsafeBufferPointer(start: b.keys.pointer + (l * lm.config.kvHeads + h) * 9 * hd, count: 9 * hd)))
             }
         }
-        let q = CartridgeRuntime.questionIDs("Hi", tokenizer: lm.tokenizer)
+        let q = StudentPrompt.ids(question: "Hi", tokenizer: lm.tokenizer)
         let logitsAB = lm.model.forward(tokens: [q], caches: [try rt.makeCache([a, b], extraCapacity: q.count)])
         let logitsAB2 = lm.model.forward(tokens: [q], caches: [try rt.makeCache([a, b], extraCapacity: q.count)])
         let logitsBA = lm.model.forward(tokens: [q], caches: [try rt.makeCache([b, a], extraCapacity: q.count)])

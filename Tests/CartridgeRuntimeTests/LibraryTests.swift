@@ -76,7 +76,7 @@ final class LibraryTests: XCTestCase {
         let doc = [DocumentIngest.document(data: Data(text.utf8), path: "v.txt")!]
         let cart = LoadedCartridge(name: "v", cartridge: try CartridgeBuilder.initialize(documents: doc, runtime: rt, size: 64, name: "v", dtype: .f32))
         let tok = rt.model.tokenizer
-        let question = CartridgeRuntime.questionIDs("What is the keeper's dog called?", tokenizer: tok)
+        let question = StudentPrompt.ids(question: "What is the keeper's dog called?", tokenizer: tok)
         let answer = tok.encode("The dog is called Pilot.", parseSpecial: false)
         let none = AnswerScorer.meanNLL(model: rt.model.model, context: question, answer: answer)
         let with = AnswerScorer.meanNLL(model: rt.model.model, cache: try rt.makeCache([cart], extraCapacity: question.count + answer.count),

@@ -1,0 +1,18 @@
+/// The tokens a model reads after cartridges: one user turn and the assistant's opening, with no
+/// BOS and no system prompt (the cartridges stand in for it). Self-study trains the student on
+/// exactly these tokens and the runtime asks its questions with them, so a cartridge is served
+/// the way it was trained.
+public enum StudentPrompt {
+    /// `<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n` around the question's
+    /// exact ids (self-study keeps the ids the model generated; it never re-tokenizes text).
+    public static func ids(question: [Int], tokenizer: Tokenizer) -> [Int] {
+        tokenizer.encode("<|im_start|>user\n", parseSpecial: true) + question
+            + tokenizer.encode("<|im_end|>\n<|im_start|>assistant\n", parseSpecial: true)
+    }
+
+    /// The same for a question given as text, tokenized as plain text (special-token names in it
+    /// stay text).
+    public static func ids(question: String, tokenizer: Tokenizer) -> [Int] {
+        ids(question: tokenizer.encode(question, parseSpecial: false), tokenizer: tokenizer)
+    }
+}

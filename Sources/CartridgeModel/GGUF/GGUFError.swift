@@ -15,6 +15,9 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
     case badTensorShape(tensor: String, shape: [UInt64])
     case tensorOutOfBounds(tensor: String, offset: UInt64, bytes: UInt64, dataSize: UInt64)
     case misalignedTensor(tensor: String, offset: UInt64, alignment: UInt64)
+    case unexpectedTensorOffset(tensor: String, offset: UInt64, expected: UInt64)
+    /// A model hyperparameter read from metadata is out of range or inconsistent.
+    case badHyperparameter(key: String, value: String, requirement: String)
     case missingKey(String)
     case wrongKeyType(key: String, expected: String, found: String)
     case missingTensor(String)
@@ -41,6 +44,10 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
         case let .tensorOutOfBounds(t, off, bytes, size):
             return "GGUF tensor '\(t)' (\(bytes) bytes at data offset \(off)) extends past the end of the data section (\(size) bytes)"
         case let .misalignedTensor(t, off, a): return "GGUF tensor '\(t)' data offset \(off) is not a multiple of the alignment \(a)"
+        case let .unexpectedTensorOffset(t, off, expected):
+            return "GGUF tensor '\(t)' has data offset \(off), expected \(expected) (each tensor follows the previous one, padded to the alignment)"
+        case let .badHyperparameter(key, value, requirement):
+            return "GGUF metadata key '\(key)' is \(value); it must be \(requirement)"
         case let .missingKey(k): return "GGUF metadata key '\(k)' is required but missing"
         case let .wrongKeyType(k, expected, found): return "GGUF metadata key '\(k)' should be \(expected) but is \(found)"
         case let .missingTensor(t): return "GGUF tensor '\(t)' is required but missing"

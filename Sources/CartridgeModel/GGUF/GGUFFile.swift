@@ -12,8 +12,12 @@ public struct GGUFTensorInfo: Sendable {
 
 /// A parsed GGUF (v2 or v3) file: metadata, tensor table and memory-mapped tensor data.
 ///
-/// Every count, length and offset is checked against the file size before it is used, so a
-/// truncated or corrupt file gives a `GGUFError` naming the key or tensor, never a crash.
+/// Validated as it is read, as llama.cpp's `gguf.cpp` does: every count and length is bounded
+/// by the bytes left before anything is allocated; `general.alignment` must be a u32 power of
+/// two; each tensor's shape, type and data offset are checked (offsets must follow each other,
+/// each tensor padded to the alignment) as 64-bit values before any conversion to `Int`; every
+/// tensor must lie inside the data section. A truncated or corrupt file gives a `GGUFError`
+/// naming the key or tensor, never a crash.
 public final class GGUFFile: @unchecked Sendable {
     public let path: String
     public let version: UInt32
@@ -27,9 +31,20 @@ public final class GGUFFile: @unchecked Sendable {
     private let file: MappedFile
     private let dataStart: Int
 
-    public init(path: String) throws {
+    /// Maps and parses the file at `path`.
+    public convenience init(path: String) throws {
+        try self.init(path: path, storage: try MappedFile(path: path))
+    }
+
+    /// Parses a GGUF image held in memory (the bytes are copied); `name` stands for the path in
+    /// messages. For tests and fuzzing.
+    public convenience init(bytes: [UInt8], name: String = "<memory>") throws {
+        try self.init(path: name, storage: MappedFile(copying: bytes, path: name))
+    }
+
+    private init(path: String, storage: MappedFile) throws {
         self.path = path
-        file = try MappedFile(path: path)
+        file = storage
         var r = ByteReader(bytes: file.bytes)
         let magic = try r.u32("magic")
         guard magic == 0x4655_4747 else { throw GGUFError.notGGUF(path: path) }
@@ -60,15 +75,17 @@ public final class GGUFFile: @unchecked Sendable {
 
         var align = 32
         if let a = meta["general.alignment"] {
-            guard let ai = a.int, ai > 0, ai <= 65536, ai & (ai - 1) == 0 else {
-                throw GGUFError.badAlignment(UInt64(a.int ?? 0))
-            }
-            align = ai
+            guard case let .uint32(ai) = a else { throw GGUFError.wrongKeyType(key: "general.alignment", expected: "a u32", found: a.typeName) }
+            guard ai > 0, ai <= 65536, ai & (ai - 1) == 0 else { throw GGUFError.badAlignment(UInt64(ai)) }
+            align = Int(ai)
         }
         alignment = align
 
         var infos: [String: GGUFTensorInfo] = [:]
         var names: [String] = []
+        // where the next tensor's data must start, relative to the data section (as in gguf.cpp)
+        var running: UInt64 = 0
+        let fileSize = UInt64(file.size)
         for i in 0..<Int(tensorCount) {
             let name = try r.string("name of tensor \(i)")
             let nDims = try r.u32("dimension count of tensor '\(name)'")
@@ -87,7 +104,13 @@ public final class GGUFFile: @unchecked Sendable {
             guard dims[0] % UInt64(type.blockSize) == 0 else { throw GGUFError.badTensorShape(tensor: name, shape: dims) }
             let offset = try r.u64("data offset of tensor '\(name)'")
             guard offset % UInt64(align) == 0 else { throw GGUFError.misalignedTensor(tensor: name, offset: offset, alignment: UInt64(align)) }
+            guard offset == running else { throw GGUFError.unexpectedTensorOffset(tensor: name, offset: offset, expected: running) }
+            // elements < 2^42 and blocks of at most 292 bytes: no overflow below
             let bytes = elements / UInt64(type.blockSize) * UInt64(type.blockBytes)
+            guard bytes <= fileSize, offset <= fileSize - bytes else {
+                throw GGUFError.tensorOutOfBounds(tensor: name, offset: offset, bytes: bytes, dataSize: fileSize)
+            }
+            running = offset + (bytes + UInt64(align) - 1) / UInt64(align) * UInt64(align)
             guard infos[name] == nil else { throw GGUFError.duplicateTensor(name) }
             infos[name] = GGUFTensorInfo(name: name, shape: dims.map { Int($0) }, type: type,
                                          offset: Int(offset), byteCount: Int(bytes))
@@ -100,9 +123,9 @@ public final class GGUFFile: @unchecked Sendable {
         dataStart = start
         let dataSize = UInt64(max(0, file.size - start))
         for name in names {
-            let t = infos[name]!
-            let (end, overflow) = UInt64(t.offset).addingReportingOverflow(UInt64(t.byteCount))
-            guard !overflow, end <= dataSize else {
+            guard let t = infos[name] else { continue }
+            // offsets and sizes are below the file size (checked above): no overflow
+            guard UInt64(t.offset) + UInt64(t.byteCount) <= dataSize else {
                 throw GGUFError.tensorOutOfBounds(tensor: name, offset: UInt64(t.offset), bytes: UInt64(t.byteCount), dataSize: dataSize)
             }
         }
@@ -154,7 +177,7 @@ public final class GGUFFile: @unchecked Sendable {
     public func strings(_ key: String) throws -> [String] {
         let v = try value(key)
         guard case let .array(.string, items) = v else { throw GGUFError.wrongKeyType(key: key, expected: "an array of string", found: v.typeName) }
-        return items.map { $0.string! }
+        return items.compactMap(\.string)  // every item of an array of string is a string
     }
 
     public func ints(_ key: String) throws -> [Int] {

@@ -4,14 +4,27 @@ import Glibc
 import Darwin
 #endif
 
-/// A read-only memory map of a whole file, unmapped when released.
+/// A read-only memory map of a whole file, unmapped when released (or a copy of bytes held in
+/// memory, freed when released).
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
     public let bytes: UnsafeRawBufferPointer
+    private let mapped: Bool
+
+    /// A copy of `source` in memory, read like a mapped file; `path` names it in messages.
+    public init(copying source: [UInt8], path: String) {
+        self.path = path
+        size = source.count
+        mapped = false
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, source.count), alignment: 64)
+        source.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        bytes = UnsafeRawBufferPointer(start: buffer.baseAddress, count: source.count)
+    }
 
     public init(path: String) throws {
         self.path = path
+        mapped = true
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw GGUFError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
@@ -30,6 +43,7 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        guard let base = bytes.baseAddress else { return }
+        if mapped { munmap(UnsafeMutableRawPointer(mutating: base), size) } else { base.deallocate() }
     }
 }

@@ -24,14 +24,25 @@ public final class LanguageModel: @unchecked Sendable {
     let logger: Logger
 
     /// Loads a model; `path` defaults to the cached default model.
-    public init(path: String? = nil, logger: Logger = Logger(label: "cartridges.model")) throws {
+    public convenience init(path: String? = nil, logger: Logger = Logger(label: "cartridges.model")) throws {
         let p = path ?? ModelLocation.defaultModelPath
         guard FileManager.default.fileExists(atPath: p) else { throw ModelLoadError.modelNotFound(path: p) }
-        self.path = p
+        try self.init(gguf: try GGUFFile(path: p), logger: logger)
+    }
+
+    /// A model from a parsed GGUF file (a file on disk, or bytes in memory). Throws
+    /// `GGUFError` or `TokenizerError` when the file is not a usable llama model.
+    public init(gguf: GGUFFile, logger: Logger = Logger(label: "cartridges.model")) throws {
+        self.path = gguf.path
         self.logger = logger
-        gguf = try GGUFFile(path: p)
+        self.gguf = gguf
         tokenizer = try Tokenizer(gguf: gguf)
         model = try LlamaModel.load(gguf: gguf, logger: logger)
+        // every id the tokenizer makes must have a row in the embedding
+        guard tokenizer.vocabularySize <= model.config.vocabSize else {
+            throw GGUFError.badHyperparameter(key: "tokenizer.ggml.tokens", value: "\(tokenizer.vocabularySize) tokens",
+                                              requirement: "at most the model's vocabulary of \(model.config.vocabSize)")
+        }
         template = ChatTemplate()
         var stops = Set<Int>()
         if let e = tokenizer.eosID { stops.insert(e) }
@@ -43,6 +54,14 @@ public final class LanguageModel: @unchecked Sendable {
     public func chatIDs(_ messages: [ChatMessage], addGenerationPrompt: Bool = true, includeDefaultSystem: Bool = true) -> [Int] {
         tokenizer.encode(template.render(messages, addGenerationPrompt: addGenerationPrompt,
                                          includeDefaultSystem: includeDefaultSystem), parseSpecial: true)
+    }
+
+    /// The last position's logits for `ids` fed at positions 0..<ids.count. Throws
+    /// `ModelInputError` (before any work) when the ids are empty, outside the vocabulary or
+    /// longer than the context.
+    public func logits(ids: [Int]) throws -> FloatBuffer {
+        try model.checkInput(ids)
+        return prefill(ids, cache: model.makeCache(capacity: ids.count))
     }
 
     /// The last position's logits for `ids` fed at positions 0..<ids.count. Throws
@@ -71,6 +90,8 @@ public final class LanguageModel: @unchecked Sendable {
     public func generate(promptIDs: [Int], cache: KVCache? = nil, maxTokens: Int = 256,
                          sampling: SamplingParameters = .greedy,
                          onToken: ((Int, String) -> Bool)? = nil) throws -> Generation {
+        try model.checkInput(promptIDs, cached: cache?.count ?? 0, extra: maxTokens,
+                             what: maxTokens > 0 ? "the prompt and up to \(maxTokens) generated tokens" : "the prompt")
         try model.checkInput(promptIDs, cached: cache?.count ?? 0, extra: maxTokens,
                              what: maxTokens > 0 ? "the prompt and up to \(maxTokens) generated tokens" : "the prompt")
         let cache = cache ?? model.makeCache(capacity: promptIDs.count + maxTokens)
@@ -107,6 +128,9 @@ public final class LanguageModel: @unchecked Sendable {
                               observe: ((Int, UnsafePointer<Float>) -> Void)? = nil,
                               finished: ((Int, [Int]) -> Bool)? = nil) throws -> [Generation] {
         precondition(sampling.count == prompts.count)
+        for (s, p) in prompts.enumerated() {
+            try model.checkInput(p, cached: caches?[s].count ?? 0, extra: maxTokens, what: "prompt \(s) and up to \(maxTokens) generated tokens")
+        }
         for (s, p) in prompts.enumerated() {
             try model.checkInput(p, cached: caches?[s].count ?? 0, extra: maxTokens, what: "prompt \(s) and up to \(maxTokens) generated tokens")
         }

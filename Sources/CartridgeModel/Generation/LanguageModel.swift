@@ -64,14 +64,6 @@ public final class LanguageModel: @unchecked Sendable {
         return prefill(ids, cache: model.makeCache(capacity: ids.count))
     }
 
-    /// The last position's logits for `ids` fed at positions 0..<ids.count. Throws
-    /// `ModelInputError` (before any work) when the ids are empty, outside the vocabulary or
-    /// longer than the context.
-    public func logits(ids: [Int]) throws -> FloatBuffer {
-        try model.checkInput(ids)
-        return prefill(ids, cache: model.makeCache(capacity: ids.count))
-    }
-
     /// Runs ids into a cache in chunks (bounding scratch memory) and returns the last row's logits.
     public func prefill(_ ids: [Int], cache: KVCache, chunk: Int = 512) -> FloatBuffer {
         guard !ids.isEmpty else { fatalError("prefill: no ids") }
@@ -90,8 +82,6 @@ public final class LanguageModel: @unchecked Sendable {
     public func generate(promptIDs: [Int], cache: KVCache? = nil, maxTokens: Int = 256,
                          sampling: SamplingParameters = .greedy,
                          onToken: ((Int, String) -> Bool)? = nil) throws -> Generation {
-        try model.checkInput(promptIDs, cached: cache?.count ?? 0, extra: maxTokens,
-                             what: maxTokens > 0 ? "the prompt and up to \(maxTokens) generated tokens" : "the prompt")
         try model.checkInput(promptIDs, cached: cache?.count ?? 0, extra: maxTokens,
                              what: maxTokens > 0 ? "the prompt and up to \(maxTokens) generated tokens" : "the prompt")
         let cache = cache ?? model.makeCache(capacity: promptIDs.count + maxTokens)
@@ -128,9 +118,6 @@ public final class LanguageModel: @unchecked Sendable {
                               observe: ((Int, UnsafePointer<Float>) -> Void)? = nil,
                               finished: ((Int, [Int]) -> Bool)? = nil) throws -> [Generation] {
         precondition(sampling.count == prompts.count)
-        for (s, p) in prompts.enumerated() {
-            try model.checkInput(p, cached: caches?[s].count ?? 0, extra: maxTokens, what: "prompt \(s) and up to \(maxTokens) generated tokens")
-        }
         for (s, p) in prompts.enumerated() {
             try model.checkInput(p, cached: caches?[s].count ?? 0, extra: maxTokens, what: "prompt \(s) and up to \(maxTokens) generated tokens")
         }

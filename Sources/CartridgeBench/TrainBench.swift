@@ -27,7 +27,7 @@ struct TrainBench: ParsableCommand {
         let adam = Adam(config: AdamConfig(learningRate: 0.02), prefix: p)
         let gK = FloatBuffer(count: p.keys.count), gV = FloatBuffer(count: p.values.count)
         let sequences = (0..<batch).map { TrainingSequence.nextToken(Array(ids[(prefix + $0 * seq)..<(prefix + ($0 + 1) * seq)])) }
-        func step() { _ = trainer.evaluate(prefix: p, batch: sequences, gradKeys: gK, gradValues: gV); adam.update(prefix: p, gradKeys: gK, gradValues: gV) }
+        func step() { _ = trainer.lossAndGradient(prefix: p, batch: sequences, gradKeys: gK, gradValues: gV); adam.update(prefix: p, gradKeys: gK, gradValues: gV) }
         step()
         var times: [Double] = []
         for _ in 0..<steps {

@@ -4,7 +4,7 @@ import CartridgeModel
 import CartridgeTraining
 import Foundation
 
-/// The training contract of `shared/reference/README.md`: init a prefix from ids, freeze slot 0,
+/// The training contract of `Tests/Reference/README.md`: init a prefix from ids, freeze slot 0,
 /// minimize the mean next-token loss of `ids` read after it with Adam, and print the trace.
 struct TrainTraceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,18 +33,13 @@ struct TrainTraceCommand: ParsableCommand {
             throw ValidationError("token id \(id) is outside the vocabulary (0..<\(lm.config.vocabSize))")
         }
         let prefix = TrainablePrefix(model: lm.model, ids: prefixIDs, frozen: 1)
-        let trainer = PrefixTrainer(model: lm.model)
-        let adam = Adam(config: AdamConfig(learningRate: lr), prefix: prefix)
-        let gK = FloatBuffer(count: prefix.keys.count), gV = FloatBuffer(count: prefix.values.count)
         let batch = [TrainingSequence.nextToken(trainIDs)]
-        var losses: [Double] = [], norms: [Double] = []
-        for _ in 0..<steps {
-            let e = trainer.evaluate(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
-            losses.append(e.loss)
-            norms.append(trainableGradientNorm(prefix: prefix, gradKeys: gK, gradValues: gV))
-            adam.update(prefix: prefix, gradKeys: gK, gradValues: gV)
-        }
-        let final = trainer.evaluate(prefix: prefix, batch: batch).loss
+        let loop = TrainingLoop(trainer: PrefixTrainer(model: lm.model), prefix: prefix,
+                                adam: Adam(config: AdamConfig(learningRate: lr), prefix: prefix), train: batch)
+        var norms: [Double] = []
+        loop.onStep = { _, _, gK, gV in norms.append(trainableGradientNorm(prefix: prefix, gradKeys: gK, gradValues: gV)) }
+        let losses = try loop.run(steps: steps).losses
+        let final = loop.trainer.loss(prefix: prefix, batch: batch).loss
         try printJSON(["losses": losses, "grad_norms": norms, "final_loss": final])
     }
 }

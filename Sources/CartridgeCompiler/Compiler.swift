@@ -130,14 +130,10 @@ public final class Compiler: @unchecked Sendable {
         let embedder = try runtime.embedder()
         let (chunks, vectors) = CartridgeBuilder.retrievalVectors(documents: documents, embedder: embedder)
         let prefix = TrainablePrefix(model: lm.model, ids: prefixIDs, frozen: 1)
-        let trainer = PrefixTrainer(model: lm.model)
         let adam = Adam(config: AdamConfig(learningRate: options.learningRate, anchor: options.anchor), prefix: prefix)
-        let gK = FloatBuffer(count: prefix.keys.count), gV = FloatBuffer(count: prefix.values.count)
         let firstStep = try work.loadCheckpoint(prefix: prefix, adam: adam) ?? 0
         guard firstStep <= options.steps else { throw WorkDirectoryError.trainedPast(path: work.url.path, step: firstStep, steps: options.steps) }
         if firstStep > 0 { logger.info("resuming training at step \(firstStep) of \(options.steps)") }
-        let valInitial = firstStep == 0 ? validationLoss(validation, prefix: prefix, trainer: trainer) : nil
-        if let v = valInitial { work.log(["step": 0, "validation_loss": v, "seconds": 0]) }
         let recipeData = try JSONEncoder().encode(options)
         let recipe = (try? JSONDecoder().decode([String: JSONValue].self, from: recipeData)) ?? [:]
         func writeCartridge(to url: URL, results: [String: JSONValue]) throws {
@@ -147,38 +143,34 @@ public final class Compiler: @unchecked Sendable {
                                                  results: results)
             try CartFile.write(Cartridge(metadata: meta, keys: prefix.keys.array, values: prefix.values.array, retrievalVectors: vectors), to: url)
         }
-        func snapshot(step: Int) throws {
-            guard let every = snapshotEvery, every > 0, step % every == 0 else { return }
+        let loop = TrainingLoop(trainer: PrefixTrainer(model: lm.model), prefix: prefix, adam: adam, train: train, validation: validation)
+        loop.batchSize = options.batchSize
+        loop.seed = options.seed
+        loop.schedule = options.learningRateSchedule
+        loop.checkpointEvery = options.checkpointEvery
+        loop.validateEvery = validateEvery
+        loop.snapshotEvery = snapshotEvery
+        let progress = Progress("training", total: options.steps, unit: "steps", startingAt: firstStep)
+        var stepSeconds = 0.0  // a validation between steps is logged with its step's time
+        loop.onStep = { step, loss, _, _ in
+            stepSeconds = Date().timeIntervalSince(trainStart)
+            work.log(["step": step, "loss": loss, "seconds": stepSeconds])
+            progress.update(step, note: String(format: "loss %.4f", loss))
+        }
+        loop.onValidation = { step, loss in
+            let seconds = step == self.options.steps ? Date().timeIntervalSince(trainStart) : stepSeconds
+            work.log(["step": step, "validation_loss": loss, "seconds": seconds])
+        }
+        loop.onCheckpoint = { step in try work.saveCheckpoint(prefix: prefix, adam: adam, step: step) }
+        loop.onSnapshot = { step in
             let dir = work.url.appendingPathComponent("snapshots")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             try writeCartridge(to: dir.appendingPathComponent(String(format: "step-%05d.cart", step)),
                                results: ["steps": .number(Double(step)), "synthesis_seconds": .number(synthesisSeconds),
                                          "training_seconds": .number(Date().timeIntervalSince(trainStart))])
         }
-        if firstStep == 0 { try snapshot(step: 0) }
-        var losses: [Double] = []
-        let progress = Progress("training", total: options.steps, unit: "steps", startingAt: firstStep)
-        if !train.isEmpty {
-            for step in firstStep..<options.steps {
-                let batch = Self.batch(step: step, of: train, size: options.batchSize, seed: options.seed)
-                let e = trainer.evaluate(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
-                adam.update(prefix: prefix, gradKeys: gK, gradValues: gV,
-                            learningRate: options.learningRateSchedule.rate(peak: options.learningRate, step: step, steps: options.steps))
-                losses.append(e.loss)
-                let seconds = Date().timeIntervalSince(trainStart)
-                work.log(["step": step + 1, "loss": e.loss, "seconds": seconds])
-                progress.update(step + 1, note: String(format: "loss %.4f", e.loss))
-                if (step + 1) % options.checkpointEvery == 0 || step + 1 == options.steps {
-                    try work.saveCheckpoint(prefix: prefix, adam: adam, step: step + 1)
-                }
-                if (step + 1) % validateEvery == 0, step + 1 < options.steps, let v = validationLoss(validation, prefix: prefix, trainer: trainer) {
-                    work.log(["step": step + 1, "validation_loss": v, "seconds": seconds])
-                }
-                try snapshot(step: step + 1)
-            }
-        }
-        let valFinal = validationLoss(validation, prefix: prefix, trainer: trainer)
-        if let v = valFinal { work.log(["step": options.steps, "validation_loss": v, "seconds": Date().timeIntervalSince(trainStart)]) }
+        let trained = try loop.run(from: firstStep, steps: options.steps)
+        let (losses, valInitial, valFinal) = (trained.losses, trained.validationInitial, trained.validationFinal)
         let trainingSeconds = Date().timeIntervalSince(trainStart)
 
         // ---- output ----
@@ -230,29 +222,5 @@ public final class Compiler: @unchecked Sendable {
         var byWindow: [Int: [SelfStudySample]] = [:]
         for s in batches.joined() { byWindow[s.chunk, default: []].append(s) }
         return byWindow.keys.sorted().map { byWindow[$0]! }
-    }
-
-    /// The sequences of one step: a fixed permutation per epoch (from the seed), cut in batches.
-    static func batch(step: Int, of data: [TrainingSequence], size: Int, seed: UInt64) -> [TrainingSequence] {
-        let perEpoch = max(1, data.count / size)
-        let epoch = step / perEpoch, position = step % perEpoch
-        var order = Array(data.indices)
-        var rng = SplitMix64(seed: seed &+ 0x5EED &+ UInt64(epoch) &* 0x9E37_79B9)
-        order.shuffle(using: &rng)
-        return (0..<min(size, data.count)).map { data[order[(position * size + $0) % data.count]] }
-    }
-
-    /// Mean loss over the validation sequences (batches of 8, no gradient), or nil when there are none.
-    func validationLoss(_ seqs: [TrainingSequence], prefix: TrainablePrefix, trainer: PrefixTrainer) -> Double? {
-        guard !seqs.isEmpty else { return nil }
-        var total = 0.0, weight = 0.0
-        var i = 0
-        while i < seqs.count {
-            let e = trainer.evaluate(prefix: prefix, batch: Array(seqs[i..<min(seqs.count, i + 8)]))
-            total += e.loss * e.weight
-            weight += e.weight
-            i += 8
-        }
-        return weight > 0 ? total / weight : nil
     }
 }

@@ -21,7 +21,7 @@ public final class PrefixTrainer: @unchecked Sendable {
         self.model = model
     }
 
-    /// Every buffer of one evaluation, for up to `rows` rows.
+    /// Every buffer of one pass over a batch, for up to `rows` rows.
     final class Workspace {
         let rows: Int
         let acts: [LayerActivations]
@@ -57,7 +57,7 @@ public final class PrefixTrainer: @unchecked Sendable {
         return w
     }
 
-    /// Result of one evaluation.
+    /// The loss of one batch.
     public struct Evaluation: Sendable {
         /// Weighted mean loss over supervised rows.
         public var loss: Double
@@ -103,10 +103,22 @@ public final class PrefixTrainer: @unchecked Sendable {
         model.config.layers * LayerActivations.bytes(rows: rows, config: model.config) + 4 * rows * (model.config.dim + 1)
     }
 
-    /// Loss of the batch; when `gradKeys`/`gradValues` are given (same shape as the prefix
-    /// tensors), the gradient is written into them (overwritten, not accumulated).
-    public func evaluate(prefix: TrainablePrefix, batch: [TrainingSequence],
-                         gradKeys: FloatBuffer? = nil, gradValues: FloatBuffer? = nil) -> Evaluation {
+    /// Loss of the batch (the forward pass only).
+    public func loss(prefix: TrainablePrefix, batch: [TrainingSequence]) -> Evaluation {
+        forwardAndBackward(prefix: prefix, batch: batch, gradKeys: nil, gradValues: nil)
+    }
+
+    /// Loss of the batch and, by the backward pass, its gradient with respect to the prefix's keys
+    /// and values: written into `gradKeys`/`gradValues` (same shape as the prefix tensors;
+    /// overwritten, not accumulated: each call starts from zero).
+    public func lossAndGradient(prefix: TrainablePrefix, batch: [TrainingSequence],
+                                gradKeys: FloatBuffer, gradValues: FloatBuffer) -> Evaluation {
+        forwardAndBackward(prefix: prefix, batch: batch, gradKeys: gradKeys, gradValues: gradValues)
+    }
+
+    /// The forward pass keeping activations, the loss, and the backward pass when gradients are asked for.
+    private func forwardAndBackward(prefix: TrainablePrefix, batch: [TrainingSequence],
+                                    gradKeys: FloatBuffer?, gradValues: FloatBuffer?) -> Evaluation {
         let c = model.config
         precondition(prefix.layers == c.layers && prefix.kvHeads == c.kvHeads && prefix.headDim == c.headDim)
         precondition(!batch.isEmpty && batch.allSatisfy { !$0.tokens.isEmpty })
@@ -173,21 +185,20 @@ public final class PrefixTrainer: @unchecked Sendable {
         for l in stride(from: c.layers - 1, through: 0, by: -1) {
             let w = model.layers[l], a = acts[l]
             // MLP: x_out = x_mid + (silu(gate) * up) Wd^T, gate/up = rmsnorm(x_mid) Wg^T / Wu^T
-            BLAS.gemm(m: rows, n: c.ffnDim, k: dim, a: dx.pointer, lda: dim, b: w.wDown.weight.pointer, ldb: c.ffnDim,
-                      c: hidden.pointer, ldc: c.ffnDim)
+            hidden.pointer.update(repeating: 0, count: rows * c.ffnDim)
+            w.wDown.backward(dx: hidden.pointer, dout: dx.pointer, rows: rows)
             let (dg, du, dh, g, u, f) = (dgate.pointer, dup.pointer, hidden.pointer, a.gate.pointer, a.up.pointer, c.ffnDim)
             parallelRows(rows) { r in
                 let o = r.lowerBound * f
                 SwiGLU.backward(dgate: dg + o, dup: du + o, dout: dh + o, gate: g + o, up: u + o, count: r.count * f)
             }
-            BLAS.gemm(m: rows, n: dim, k: c.ffnDim, a: dgate.pointer, lda: c.ffnDim, b: w.wGate.weight.pointer, ldb: dim,
-                      c: xn.pointer, ldc: dim)
-            BLAS.gemm(m: rows, n: dim, k: c.ffnDim, a: dup.pointer, lda: c.ffnDim, b: w.wUp.weight.pointer, ldb: dim,
-                      beta: 1, c: xn.pointer, ldc: dim)
+            xn.pointer.update(repeating: 0, count: rows * dim)
+            w.wGate.backward(dx: xn.pointer, dout: dgate.pointer, rows: rows)
+            w.wUp.backward(dx: xn.pointer, dout: dup.pointer, rows: rows)
             Self.normBackward(dx: dx.pointer, dout: xn.pointer, rstd: a.rstd2.pointer, x: a.xMid.pointer, weight: w.ffnNorm.pointer, rows: rows, dim: dim)
             // attention: x_mid = x_in + att Wo^T
-            BLAS.gemm(m: rows, n: qDim, k: dim, a: dx.pointer, lda: dim, b: w.wo.weight.pointer, ldb: qDim,
-                      c: datt.pointer, ldc: qDim)
+            datt.pointer.update(repeating: 0, count: rows * qDim)
+            w.wo.backward(dx: datt.pointer, dout: dx.pointer, rows: rows)
             dq.zero()
             for (s, seq) in batch.enumerated() {
                 let r0 = starts[s], n = seq.tokens.count
@@ -208,9 +219,10 @@ public final class PrefixTrainer: @unchecked Sendable {
             RoPE.backward(dq.pointer, table: rope, heads: c.heads, stride: qDim)
             RoPE.backward(dk.pointer, table: rope, heads: c.kvHeads, stride: kvDim)
             // q/k/v = rmsnorm(x_in) Wq^T / Wk^T / Wv^T
-            BLAS.gemm(m: rows, n: dim, k: qDim, a: dq.pointer, lda: qDim, b: w.wq.weight.pointer, ldb: dim, c: xn.pointer, ldc: dim)
-            BLAS.gemm(m: rows, n: dim, k: kvDim, a: dk.pointer, lda: kvDim, b: w.wk.weight.pointer, ldb: dim, beta: 1, c: xn.pointer, ldc: dim)
-            BLAS.gemm(m: rows, n: dim, k: kvDim, a: dv.pointer, lda: kvDim, b: w.wv.weight.pointer, ldb: dim, beta: 1, c: xn.pointer, ldc: dim)
+            xn.pointer.update(repeating: 0, count: rows * dim)
+            w.wq.backward(dx: xn.pointer, dout: dq.pointer, rows: rows)
+            w.wk.backward(dx: xn.pointer, dout: dk.pointer, rows: rows)
+            w.wv.backward(dx: xn.pointer, dout: dv.pointer, rows: rows)
             Self.normBackward(dx: dx.pointer, dout: xn.pointer, rstd: a.rstd1.pointer, x: a.xIn.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim)
         }
         return Evaluation(loss: loss, weight: weight, rows: rows)
@@ -279,8 +291,8 @@ public final class PrefixTrainer: @unchecked Sendable {
             }
             if let dx {
                 // dxf (n, D) = dlogits (n, V) E (V, D)
-                BLAS.gemm(m: n, n: dim, k: vocab, a: logits.pointer, lda: vocab, b: model.output.weight.pointer, ldb: dim,
-                          c: dxf.pointer, ldc: dim)
+                dxf.zero()
+                model.output.backward(dx: dxf.pointer, dout: logits.pointer, rows: n)
                 dxs.zero()
                 RMSNorm.backward(dx: dxs.pointer, dout: dxf.pointer, rstd: rstd.pointer, x: xs.pointer, weight: model.outputNorm.pointer, rows: n, dim: dim)
                 for (j, pr) in part.enumerated() { (dx.pointer + pr.row * dim).update(from: dxs.pointer + j * dim, count: dim) }

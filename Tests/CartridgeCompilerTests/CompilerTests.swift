@@ -68,9 +68,9 @@ final class ChunkingTests: XCTestCase {
     func testEveryStepBatchIsDeterministicAndEachEpochCoversTheData() {
         let data = (0..<10).map { TrainingSequence.nextToken([$0, $0 + 1]) }
         var seen: [[Int]] = []
-        for step in 0..<5 { seen += Compiler.batch(step: step, of: data, size: 2, seed: 3).map(\.tokens) }
+        for step in 0..<5 { seen += TrainingLoop.batch(step: step, of: data, size: 2, seed: 3).map(\.tokens) }
         XCTAssertEqual(Set(seen.map { $0[0] }), Set(0..<10), "one epoch of 5 steps x 2 covers all 10")
-        XCTAssertEqual(Compiler.batch(step: 7, of: data, size: 2, seed: 3), Compiler.batch(step: 7, of: data, size: 2, seed: 3))
+        XCTAssertEqual(TrainingLoop.batch(step: 7, of: data, size: 2, seed: 3), TrainingLoop.batch(step: 7, of: data, size: 2, seed: 3))
     }
 
     func testAnAnchorThatWouldOvershootTheInitializationIsRefused() {

@@ -26,7 +26,7 @@ final class TrainingTests: XCTestCase {
     private func checkPrefixGradient(model: LlamaModel, prefix: TrainablePrefix, batch: [TrainingSequence], name: String) {
         let trainer = PrefixTrainer(model: model)
         let gK = FloatBuffer(count: prefix.keys.count), gV = FloatBuffer(count: prefix.values.count)
-        _ = trainer.evaluate(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
+        _ = trainer.lossAndGradient(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
         for (tensor, grad, label) in [(prefix.keys, gK, "keys"), (prefix.values, gV, "values")] {
             let x = tensor.array
             // The float32 loss carries rounding noise of about 1e-7 relative: the finite-difference
@@ -36,7 +36,7 @@ final class TrainingTests: XCTestCase {
             let err = GradientCheck.largestError("\(name), prefix \(label)", x: x, analytic: grad.array, h: h) { xs in
                 for i in xs.indices { tensor[i] = xs[i] }
                 defer { for i in x.indices { tensor[i] = x[i] } }
-                return trainer.evaluate(prefix: prefix, batch: batch).loss
+                return trainer.loss(prefix: prefix, batch: batch).loss
             }
             XCTAssertLessThan(err, 5e-3, "\(name) \(label)")
         }
@@ -49,8 +49,8 @@ final class TrainingTests: XCTestCase {
             for i in 0..<prefix.values.count { prefix.values[i] = base[prefix.keys.count + i] + t * dir[prefix.keys.count + i] }
         }
         let h: Float = 1e-2
-        set(h); let up = trainer.evaluate(prefix: prefix, batch: batch).loss
-        set(-h); let down = trainer.evaluate(prefix: prefix, batch: batch).loss
+        set(h); let up = trainer.loss(prefix: prefix, batch: batch).loss
+        set(-h); let down = trainer.loss(prefix: prefix, batch: batch).loss
         set(0)
         let fd = (up - down) / Double(2 * h)
         print("gradient check \(name), random direction: analytic \(analytic), finite difference \(fd)")
@@ -64,10 +64,10 @@ final class TrainingTests: XCTestCase {
         let a = TrainingSequence.nextToken([3, 8, 19, 27, 6]), b = TrainingSequence.nextToken([14, 2, 33])
         let n = prefix.keys.count
         let (gK, gV) = (FloatBuffer(count: n), FloatBuffer(count: n))
-        let packed = trainer.evaluate(prefix: prefix, batch: [a, b], gradKeys: gK, gradValues: gV)
+        let packed = trainer.lossAndGradient(prefix: prefix, batch: [a, b], gradKeys: gK, gradValues: gV)
         let (aK, aV, bK, bV) = (FloatBuffer(count: n), FloatBuffer(count: n), FloatBuffer(count: n), FloatBuffer(count: n))
-        let ea = trainer.evaluate(prefix: prefix, batch: [a], gradKeys: aK, gradValues: aV)
-        let eb = trainer.evaluate(prefix: prefix, batch: [b], gradKeys: bK, gradValues: bV)
+        let ea = trainer.lossAndGradient(prefix: prefix, batch: [a], gradKeys: aK, gradValues: aV)
+        let eb = trainer.lossAndGradient(prefix: prefix, batch: [b], gradKeys: bK, gradValues: bV)
         let wa = ea.weight / (ea.weight + eb.weight), wb = eb.weight / (ea.weight + eb.weight)
         XCTAssertEqual(packed.loss, wa * ea.loss + wb * eb.loss, accuracy: 1e-5)
         var worst: Float = 0
@@ -84,7 +84,7 @@ final class TrainingTests: XCTestCase {
         func run(steps: Int, prefix: TrainablePrefix, adam: Adam) {
             let gK = FloatBuffer(count: prefix.keys.count), gV = FloatBuffer(count: prefix.values.count)
             for _ in 0..<steps {
-                _ = trainer.evaluate(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
+                _ = trainer.lossAndGradient(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
                 adam.update(prefix: prefix, gradKeys: gK, gradValues: gV)
             }
         }
@@ -181,7 +181,7 @@ final class TrainingTests: XCTestCase {
         let refLosses = ref["losses"] as! [Double], refNorms = ref["grad_norms"] as! [Double]
         var worstLoss = 0.0, worstNorm = 0.0
         for step in 0..<(ref["steps"] as! Int) {
-            let e = trainer.evaluate(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
+            let e = trainer.lossAndGradient(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
             let norm = trainableGradientNorm(prefix: prefix, gradKeys: gK, gradValues: gV)
             worstLoss = max(worstLoss, abs(e.loss - refLosses[step]))
             worstNorm = max(worstNorm, abs(norm - refNorms[step]) / refNorms[step])
@@ -195,7 +195,7 @@ final class TrainingTests: XCTestCase {
             }
             adam.update(prefix: prefix, gradKeys: gK, gradValues: gV)
         }
-        let final = trainer.evaluate(prefix: prefix, batch: batch).loss
+        let final = trainer.loss(prefix: prefix, batch: batch).loss
         worstLoss = max(worstLoss, abs(final - (ref["final_loss"] as! Double)))
         print("\(file): largest |loss - reference| \(worstLoss), largest relative grad-norm difference \(worstNorm)")
         XCTAssertLessThan(worstLoss, 1e-4)

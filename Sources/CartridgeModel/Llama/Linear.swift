@@ -40,4 +40,12 @@ public final class Linear: @unchecked Sendable {
                       b: weight.pointer, ldb: inFeatures, c: out, ldc: outFeatures)
         }
     }
+
+    /// dx (rows, inFeatures) += dout (rows, outFeatures) W: the gradient of `forward` with respect
+    /// to its input, accumulated as every backward does (`docs/training.md`). Differentiates
+    /// `out = x W^T`. No weight gradient: the model is frozen.
+    public func backward(dx: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, rows: Int) {
+        BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: dout, lda: outFeatures, b: weight.pointer, ldb: inFeatures,
+                  beta: 1, c: dx, ldc: inFeatures)
+    }
 }

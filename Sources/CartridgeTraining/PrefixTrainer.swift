@@ -190,6 +190,8 @@ public final class PrefixTrainer: @unchecked Sendable {
             let (dg, du, dh, g, u, f) = (dgate.pointer, dup.pointer, hidden.pointer, a.gate.pointer, a.up.pointer, c.ffnDim)
             parallelRows(rows) { r in
                 let o = r.lowerBound * f
+                (dg + o).update(repeating: 0, count: r.count * f)
+                (du + o).update(repeating: 0, count: r.count * f)
                 SwiGLU.backward(dgate: dg + o, dup: du + o, dout: dh + o, gate: g + o, up: u + o, count: r.count * f)
             }
             xn.pointer.update(repeating: 0, count: rows * dim)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CartridgeCorpus
 import CartridgeFormat
 import CartridgeKernels
 import CartridgeModel
@@ -29,7 +30,7 @@ struct RuntimeBench: ParsableCommand {
         let dim = 384
         let vectors = (0..<8).flatMap { _ in randomUnitVector(dim) }
         let chunks = (0..<8).map { _ in RetrievalChunk(source: 0, start: 0, end: 0, preview: "") }
-        let meta = CartridgeBuilder.metadata(name: "bench", runtime: rt, length: slots, frozen: 1, dtype: .f16,
+        let meta = CartridgeBuilder.metadata(name: "bench", model: lm, identity: rt.identity, length: slots, frozen: 1, dtype: .f16,
                                              documents: [DocumentIngest.document(data: Data(text.utf8), path: "bench.txt")!],
                                              chunks: chunks, embeddingDimension: dim, recipe: [:], results: [:])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cartridges-bench-\(UUID().uuidString)")

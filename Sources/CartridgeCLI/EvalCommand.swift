@@ -1,4 +1,5 @@
 import ArgumentParser
+import CartridgeEvaluation
 import CartridgeFormat
 import CartridgeModel
 import CartridgeRuntime

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CartridgeCorpus
 import CartridgeFormat
 import CartridgeModel
 import CartridgeRuntime
@@ -25,7 +26,7 @@ struct InitCommand: ParsableCommand {
             let runtime = try CartridgeRuntime(model: lm)
             let docs = try DocumentIngest.read(URL(fileURLWithPath: source))
             let url = URL(fileURLWithPath: output)
-            let c = try CartridgeBuilder.initialize(documents: docs, runtime: runtime, size: size,
+            let c = try CartridgeBuilder.initialize(documents: docs, model: lm, identity: runtime.identity, embedder: try runtime.embedder(), size: size,
                                                     name: url.deletingPathExtension().lastPathComponent, dtype: dt)
             try CartFile.write(c, to: url)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0

@@ -1,9 +1,9 @@
 import ArgumentParser
 import CartridgeCompiler
+import CartridgeCorpus
 import CartridgeFormat
 import CartridgeKernels
 import CartridgeModel
-import CartridgeRuntime
 import CartridgeTraining
 import Foundation
 import Logging
@@ -103,11 +103,10 @@ struct CompileCommand: ParsableCommand {
         OpenBLASSetup.checkAndLog(logger: logger)
         do {
             let lm = try LanguageModel(path: model, logger: logger)
-            let runtime = try CartridgeRuntime(model: lm)
             let docs = try DocumentIngest.read(URL(fileURLWithPath: source), logger: logger)
             let out = URL(fileURLWithPath: output)
             let work = workDir.map { URL(fileURLWithPath: $0) }
-            let compiler = Compiler(runtime: runtime, options: opts, logger: logger)
+            let compiler = try Compiler(model: lm, options: opts, logger: logger)
             if let n = snapshotEvery {
                 guard n > 0 else { throw ValidationError("--snapshot-every must be at least 1") }
                 compiler.snapshotEvery = n

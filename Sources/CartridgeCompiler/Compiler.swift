@@ -1,9 +1,9 @@
+import CartridgeCorpus
+import CartridgeEmbedding
 import CartridgeFormat
 import CartridgeKernels
 import CartridgeModel
-import CartridgeRuntime
 import CartridgeTraining
-import Crypto
 import Foundation
 import Logging
 
@@ -29,7 +29,12 @@ public struct CompileSummary: Sendable {
 /// finished is kept in the work directory; running the same compile again resumes there and
 /// gives the same result as an uninterrupted run.
 public final class Compiler: @unchecked Sendable {
-    public let runtime: CartridgeRuntime
+    /// The frozen model the cartridge is trained for.
+    public let model: LanguageModel
+    /// The model's identity, recorded in the cartridge.
+    public let identity: ModelIdentity
+    /// The retrieval embedder's files (`MiniLMEmbedder`).
+    public let embedderDirectory: URL
     public let options: CompileOptions
     /// When set, a complete cartridge is also written every this many steps to
     /// `WORK/snapshots/step-NNNNN.cart` (for curves of quality against compile time). Snapshots
@@ -41,8 +46,11 @@ public final class Compiler: @unchecked Sendable {
     public var validateEvery = 40
     let logger: Logger
 
-    public init(runtime: CartridgeRuntime, options: CompileOptions, logger: Logger = Logger(label: "cartridges.compile")) {
-        self.runtime = runtime
+    public init(model: LanguageModel, options: CompileOptions, embedderDirectory: URL = MiniLMEmbedder.defaultDirectory,
+                logger: Logger = Logger(label: "cartridges.compile")) throws {
+        self.model = model
+        self.identity = ModelIdentity(name: model.config.name, fingerprint: try ModelFingerprint.fingerprint(of: model))
+        self.embedderDirectory = embedderDirectory
         self.options = options
         self.logger = logger
     }
@@ -61,7 +69,7 @@ public final class Compiler: @unchecked Sendable {
 
     public func compile(documents: [Document], output: URL, workDirectory: URL? = nil) throws -> CompileSummary {
         let start = Date()
-        let lm = runtime.model, tok = lm.tokenizer
+        let lm = model, tok = lm.tokenizer
         // sizes that cannot fit the model's context fail here, before any work
         try lm.model.checkContext(options.size, what: "the cartridge size")
         try lm.model.checkContext(options.size + options.maxQuestionTokens + options.maxAnswerTokens,
@@ -75,7 +83,7 @@ public final class Compiler: @unchecked Sendable {
         var identity = options
         identity.steps = 0  // more steps continue the same training: the batch of step s does not depend on the total
         var job = try encoder.encode(identity)
-        job += Data("|synthesis v\(Self.synthesisVersion)|\(runtime.identity.fingerprint)|".utf8) + Data(documents.map { "\($0.path):\($0.sha256)" }.joined(separator: ",").utf8)
+        job += Data("|synthesis v\(Self.synthesisVersion)|\(self.identity.fingerprint)|".utf8) + Data(documents.map { "\($0.path):\($0.sha256)" }.joined(separator: ",").utf8)
         let work = try WorkDirectory(url: workDirectory ?? Self.defaultWorkDirectory(for: output), job: job)
 
         var corpus: [Int] = []
@@ -127,7 +135,7 @@ public final class Compiler: @unchecked Sendable {
 
         // ---- training ----
         let trainStart = Date()
-        let embedder = try runtime.embedder()
+        let embedder = try MiniLMEmbedder(directory: embedderDirectory)
         let (chunks, vectors) = CartridgeBuilder.retrievalVectors(documents: documents, embedder: embedder)
         let prefix = TrainablePrefix(model: lm.model, ids: prefixIDs, frozen: 1)
         let adam = Adam(config: AdamConfig(learningRate: options.learningRate, anchor: options.anchor), prefix: prefix)
@@ -137,7 +145,7 @@ public final class Compiler: @unchecked Sendable {
         let recipeData = try JSONEncoder().encode(options)
         let recipe = (try? JSONDecoder().decode([String: JSONValue].self, from: recipeData)) ?? [:]
         func writeCartridge(to url: URL, results: [String: JSONValue]) throws {
-            let meta = CartridgeBuilder.metadata(name: name, runtime: runtime, length: prefix.length, frozen: prefix.frozen, dtype: options.dtype,
+            let meta = CartridgeBuilder.metadata(name: name, model: lm, identity: self.identity, length: prefix.length, frozen: prefix.frozen, dtype: options.dtype,
                                                  documents: documents, chunks: chunks, embeddingDimension: embedder.dimension,
                                                  recipe: recipe.merging(["method": .string("self-study " + options.objective.rawValue)]) { a, _ in a },
                                                  results: results)
@@ -205,7 +213,7 @@ public final class Compiler: @unchecked Sendable {
         var batches = try work.loadGroups()
         if batches.count > batchCount { batches = Array(batches.prefix(batchCount)) }
         if !batches.isEmpty { logger.info("resuming synthesis: \(batches.count) of \(batchCount) batches already done") }
-        let study = SelfStudy(model: runtime.model, options: options)
+        let study = SelfStudy(model: model, options: options)
         let resumed = batches.reduce(0) { $0 + $1.count }
         let progress = Progress("self-study", total: options.samples, unit: "conversations", startingAt: resumed)
         progress.update(resumed)

@@ -1,6 +1,5 @@
 import CartridgeKernels
 import CartridgeModel
-import CartridgeRuntime
 import CartridgeTraining
 import Foundation
 

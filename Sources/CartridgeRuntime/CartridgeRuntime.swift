@@ -28,7 +28,7 @@ public final class CartridgeRuntime: @unchecked Sendable {
     public init(model: LanguageModel, embedderDirectory: URL = MiniLMEmbedder.defaultDirectory,
                 logger: Logger = Logger(label: "cartridges.runtime")) throws {
         self.model = model
-        self.identity = try ModelFingerprint.identity(of: model)
+        self.identity = ModelIdentity(name: model.config.name, fingerprint: try ModelFingerprint.fingerprint(of: model))
         self.embedderDirectory = embedderDirectory
         self.logger = logger
     }

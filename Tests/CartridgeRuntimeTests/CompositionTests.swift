@@ -1,3 +1,4 @@
+import CartridgeCorpus
 import CartridgeFormat
 import CartridgeKernels
 import CartridgeModel
@@ -16,7 +17,7 @@ final class CompositionTests: XCTestCase {
         let ids = CartridgeBuilder.prefixIDs(documents: docs, tokenizer: lm.tokenizer, size: 24)
         let c = lm.config
         let (keys, values) = CartridgeBuilder.kvTensors(model: lm.model, ids: ids)
-        let meta = CartridgeBuilder.metadata(name: "a", runtime: rt, length: ids.count, frozen: 1, dtype: .f32, documents: docs,
+        let meta = CartridgeBuilder.metadata(name: "a", model: rt.model, identity: rt.identity, length: ids.count, frozen: 1, dtype: .f32, documents: docs,
                                              chunks: [], embeddingDimension: 384, recipe: [:], results: [:])
         let cart = LoadedCartridge(name: "a", metadata: meta, keys: FloatBuffer(keys), values: FloatBuffer(values))
 
@@ -37,7 +38,7 @@ final class CompositionTests: XCTestCase {
             let docs = [Document(path: "\(i).txt", text: RuntimeTestSupport.documents[i].1, sha256: "", bytes: 0)]
             let ids = CartridgeBuilder.prefixIDs(documents: docs, tokenizer: lm.tokenizer, size: size)
             let (keys, values) = CartridgeBuilder.kvTensors(model: lm.model, ids: ids)
-            let meta = CartridgeBuilder.metadata(name: "\(i)", runtime: rt, length: ids.count, frozen: 1, dtype: .f32, documents: docs,
+            let meta = CartridgeBuilder.metadata(name: "\(i)", model: rt.model, identity: rt.identity, length: ids.count, frozen: 1, dtype: .f32, documents: docs,
                                                  chunks: [], embeddingDimension: 384, recipe: [:], results: [:])
             return LoadedCartridge(name: "\(i)", metadata: meta, keys: FloatBuffer(keys), values: FloatBuffer(values))
         }

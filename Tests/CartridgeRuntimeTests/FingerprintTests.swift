@@ -22,10 +22,11 @@ final class FingerprintTests: XCTestCase {
         try bytes.write(to: tuned)
         let original = ModelFingerprint.compute(gguf: lm.gguf, config: lm.config)
         XCTAssertEqual(ModelFingerprint.compute(gguf: try GGUFFile(path: copy.path), config: lm.config), original)
-        XCTAssertNotEqual(ModelFingerprint.compute(gguf: try GGUFFile(path: tuned.path), config: lm.config).fingerprint, original.fingerprint)
+        XCTAssertNotEqual(ModelFingerprint.compute(gguf: try GGUFFile(path: tuned.path), config: lm.config), original)
         var otherConfig = lm.config
         otherConfig.ropeBase = 10_000
-        XCTAssertNotEqual(ModelFingerprint.compute(gguf: lm.gguf, config: otherConfig).fingerprint, original.fingerprint, "hyper-parameters count too")
-        XCTAssertEqual(try ModelFingerprint.identity(of: lm), original, "the cached identity is the computed one")
+        XCTAssertNotEqual(ModelFingerprint.compute(gguf: lm.gguf, config: otherConfig), original, "hyper-parameters count too")
+        XCTAssertEqual(try ModelFingerprint.fingerprint(of: lm), original, "the cached fingerprint is the computed one")
+        XCTAssertEqual(try RuntimeTestSupport.runtime().identity, ModelIdentity(name: lm.config.name, fingerprint: original))
     }
 }

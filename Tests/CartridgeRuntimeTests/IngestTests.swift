@@ -1,3 +1,4 @@
+import CartridgeCorpus
 import CartridgeFormat
 import CartridgeModel
 @testable import CartridgeRuntime

@@ -1,3 +1,5 @@
+import CartridgeCorpus
+import CartridgeEvaluation
 import CartridgeFormat
 import CartridgeModel
 @testable import CartridgeRuntime
@@ -15,7 +17,7 @@ final class LibraryTests: XCTestCase {
         for (name, text) in RuntimeTestSupport.documents {
             let doc = [DocumentIngest.document(data: Data(text.utf8), path: name)!]
             let base = (name as NSString).deletingPathExtension
-            let c = try CartridgeBuilder.initialize(documents: doc, runtime: rt, size: size, name: base)
+            let c = try CartridgeBuilder.initialize(documents: doc, model: rt.model, identity: rt.identity, embedder: try rt.embedder(), size: size, name: base)
             try CartFile.write(c, to: dir.appendingPathComponent(base + ".cart"))
         }
         return (rt, dir)
@@ -74,7 +76,7 @@ final class LibraryTests: XCTestCase {
         _ = try requireEmbedder(rt)
         let text = "The lighthouse on Skerry Point was built in 1871 by the engineer Anna Lind. The keeper's dog is a grey terrier called Pilot."
         let doc = [DocumentIngest.document(data: Data(text.utf8), path: "v.txt")!]
-        let cart = LoadedCartridge(name: "v", cartridge: try CartridgeBuilder.initialize(documents: doc, runtime: rt, size: 64, name: "v", dtype: .f32))
+        let cart = LoadedCartridge(name: "v", cartridge: try CartridgeBuilder.initialize(documents: doc, model: rt.model, identity: rt.identity, embedder: try rt.embedder(), size: 64, name: "v", dtype: .f32))
         let tok = rt.model.tokenizer
         let question = StudentPrompt.ids(question: "What is the keeper's dog called?", tokenizer: tok)
         let answer = tok.encode("The dog is called Pilot.", parseSpecial: false)

@@ -1,6 +1,6 @@
+import CartridgeEvaluation
 import CartridgeKernels
 import CartridgeModel
-import CartridgeRuntime
 import Foundation
 import XCTest
 

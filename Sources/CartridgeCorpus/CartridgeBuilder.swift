@@ -38,15 +38,15 @@ public enum CartridgeBuilder {
     }
 
     /// Metadata shared by every cartridge made by this tool.
-    public static func metadata(name: String, runtime: CartridgeRuntime, length: Int, frozen: Int, dtype: TensorDType,
+    public static func metadata(name: String, model: LanguageModel, identity: ModelIdentity, length: Int, frozen: Int, dtype: TensorDType,
                                 documents: [Document], chunks: [RetrievalChunk], embeddingDimension: Int,
                                 recipe: [String: JSONValue], results: [String: JSONValue]) -> CartridgeMetadata {
-        let c = runtime.model.config
+        let c = model.config
         return CartridgeMetadata(
-            name: name, model: runtime.identity, layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim,
+            name: name, model: identity, layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim,
             length: length, frozenSlots: frozen, dtype: dtype,
             rope: RoPEConvention(layout: "adjacent-pairs", base: c.ropeBase, positions: "0..<\(length)", keysRotated: true),
-            tokenizerHash: runtime.model.tokenizer.fingerprint, toolVersion: toolVersion, createdAt: CartridgeMetadata.timestamp(),
+            tokenizerHash: model.tokenizer.fingerprint, toolVersion: toolVersion, createdAt: CartridgeMetadata.timestamp(),
             recipe: recipe, results: results,
             sources: documents.map { SourceDocument(path: $0.path, sha256: $0.sha256, bytes: $0.bytes) },
             embeddingModel: "sentence-transformers/all-MiniLM-L6-v2", embeddingDimension: embeddingDimension, chunks: chunks)
@@ -68,10 +68,11 @@ public enum CartridgeBuilder {
         return (keys, values)
     }
 
-    /// An untrained cartridge of `size` slots for the documents.
-    public static func initialize(documents: [Document], runtime: CartridgeRuntime, size: Int, name: String,
-                                  dtype: TensorDType = .f16, logger: Logger = Logger(label: "cartridges.init")) throws -> Cartridge {
-        let lm = runtime.model
+    /// An untrained cartridge of `size` slots for the documents, for the model `lm` whose
+    /// identity is `identity`, with retrieval vectors from `embedder`.
+    public static func initialize(documents: [Document], model lm: LanguageModel, identity: ModelIdentity, embedder: MiniLMEmbedder,
+                                  size: Int, name: String, dtype: TensorDType = .f16,
+                                  logger: Logger = Logger(label: "cartridges.init")) throws -> Cartridge {
         try lm.model.checkContext(size, what: "the cartridge size")
         let ids = prefixIDs(documents: documents, tokenizer: lm.tokenizer, size: size)
         if ids.count < size {
@@ -79,9 +80,8 @@ public enum CartridgeBuilder {
         }
         let (keys, values) = kvTensors(model: lm.model, ids: ids)
         let p = ids.count
-        let embedder = try runtime.embedder()
         let (chunks, vectors) = retrievalVectors(documents: documents, embedder: embedder)
-        let meta = metadata(name: name, runtime: runtime, length: p, frozen: 1, dtype: dtype, documents: documents, chunks: chunks,
+        let meta = metadata(name: name, model: lm, identity: identity, length: p, frozen: 1, dtype: dtype, documents: documents, chunks: chunks,
                             embeddingDimension: embedder.dimension,
                             recipe: ["method": .string("init"), "prefix_tokens": .number(Double(p))], results: [:])
         return Cartridge(metadata: meta, keys: keys, values: values, retrievalVectors: vectors)

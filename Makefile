@@ -20,7 +20,7 @@ endif
 
 BIN := .build/release
 
-.PHONY: setup build test demo bench cartridges quality clean
+.PHONY: setup build test demo bench cartridges quality clean fuzz
 
 setup:
 	@scripts/setup.sh
@@ -85,6 +85,12 @@ bench: build
 # The quality study of docs/quality.md (about an hour on 2 cores; resumes where it stopped).
 quality: build
 	@scripts/quality.sh
+
+# libFuzzer on the GGUF and .cart readers, FUZZ_RUNS executions each (not part of `make test`;
+# builds into .build-fuzz with the fuzzer and address sanitizers; docs/robustness.md).
+FUZZ_RUNS ?= 200000
+fuzz:
+	FUZZ_RUNS=$(FUZZ_RUNS) scripts/fuzz.sh
 
 clean:
 	rm -rf .build

@@ -100,3 +100,14 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
     ]
 )
+
+// libFuzzer targets (Fuzz/), seen only when scripts/fuzz.sh (`make fuzz`) builds them with
+// -sanitize=fuzzer: they have no main (libFuzzer brings it), so a plain build never sees them.
+if Context.environment["CARTRIDGES_FUZZ"] == "1" {
+    package.targets += [
+        .executableTarget(name: "GGUFFuzzer", dependencies: ["CartridgeModel", .product(name: "Crypto", package: "swift-crypto")],
+                          path: "Fuzz/GGUFFuzzer"),
+        .executableTarget(name: "CartFuzzer", dependencies: ["CartridgeFormat", .product(name: "Crypto", package: "swift-crypto")],
+                          path: "Fuzz/CartFuzzer"),
+    ]
+}

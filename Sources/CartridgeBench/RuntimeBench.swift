@@ -29,7 +29,7 @@ struct RuntimeBench: ParsableCommand {
         let (keys, values) = CartridgeBuilder.kvTensors(model: lm.model, ids: Array(corpusIDs.prefix(slots)))
         let dim = 384
         let vectors = (0..<8).flatMap { _ in randomUnitVector(dim) }
-        let chunks = (0..<8).map { _ in RetrievalChunk(source: 0, start: 0, end: 0, preview: "") }
+        let chunks = (0..<8).map { _ in RetrievalPassage(source: 0, start: 0, end: 0, preview: "") }
         let meta = CartridgeBuilder.metadata(name: "bench", model: lm, identity: rt.identity, length: slots, frozen: 1, dtype: .f16,
                                              documents: [DocumentIngest.document(data: Data(text.utf8), path: "bench.txt")!],
                                              chunks: chunks, embeddingDimension: dim, recipe: [:], results: [:])

@@ -57,7 +57,7 @@ public final class Compiler: @unchecked Sendable {
 
     /// Version of the self-study data a work directory holds (windows, prompts); a work directory
     /// of another version is refused instead of mixing two kinds of data. 2: windows cover the
-    /// corpus' first and last tokens (CorpusChunker). 3: a window's conversations quote all its
+    /// corpus' first and last tokens (WindowSampler). 3: a window's conversations quote all its
     /// sentences before repeating one, and fact questions start with a name or number of their
     /// excerpt. 4: sentences join wrapped lines ("e.g. when" and "ideas.The" split right).
     static let synthesisVersion = 4
@@ -136,7 +136,7 @@ public final class Compiler: @unchecked Sendable {
         // ---- training ----
         let trainStart = Date()
         let embedder = try MiniLMEmbedder(directory: embedderDirectory)
-        let (chunks, vectors) = CartridgeBuilder.retrievalVectors(documents: documents, embedder: embedder)
+        let (passages, vectors) = CartridgeBuilder.retrievalVectors(documents: documents, embedder: embedder)
         let prefix = TrainablePrefix(model: lm.model, ids: prefixIDs, frozen: 1)
         let adam = Adam(config: AdamConfig(learningRate: options.learningRate, anchor: options.anchor), prefix: prefix)
         let firstStep = try work.loadCheckpoint(prefix: prefix, adam: adam) ?? 0
@@ -146,7 +146,7 @@ public final class Compiler: @unchecked Sendable {
         let recipe = (try? JSONDecoder().decode([String: JSONValue].self, from: recipeData)) ?? [:]
         func writeCartridge(to url: URL, results: [String: JSONValue]) throws {
             let meta = CartridgeBuilder.metadata(name: name, model: lm, identity: self.identity, length: prefix.length, frozen: prefix.frozen, dtype: options.dtype,
-                                                 documents: documents, chunks: chunks, embeddingDimension: embedder.dimension,
+                                                 documents: documents, chunks: passages, embeddingDimension: embedder.dimension,
                                                  recipe: recipe.merging(["method": .string("self-study " + options.objective.rawValue)]) { a, _ in a },
                                                  results: results)
             try CartFile.write(Cartridge(metadata: meta, keys: prefix.keys.array, values: prefix.values.array, retrievalVectors: vectors), to: url)
@@ -208,8 +208,8 @@ public final class Compiler: @unchecked Sendable {
         let per = options.conversationsPerChunk, perBatch = per * options.chunksPerBatch
         let windowCount = (options.samples + per - 1) / per
         let batchCount = (options.samples + perBatch - 1) / perBatch
-        let chunks = CorpusChunker.chunks(tokens: corpus, count: windowCount, minTokens: options.chunkMinTokens,
-                                          maxTokens: options.chunkMaxTokens, seed: options.seed)
+        let corpusWindows = WindowSampler.windows(tokens: corpus, count: windowCount, minTokens: options.chunkMinTokens,
+                                                   maxTokens: options.chunkMaxTokens, seed: options.seed)
         var batches = try work.loadGroups()
         if batches.count > batchCount { batches = Array(batches.prefix(batchCount)) }
         if !batches.isEmpty { logger.info("resuming synthesis: \(batches.count) of \(batchCount) batches already done") }
@@ -219,7 +219,7 @@ public final class Compiler: @unchecked Sendable {
         progress.update(resumed)
         for b in batches.count..<batchCount {
             let windows = (b * options.chunksPerBatch..<min(windowCount, (b + 1) * options.chunksPerBatch)).map { w in
-                SelfStudy.Window(chunk: chunks[w], chunkIndex: w, firstIndex: w * per, count: min(per, options.samples - w * per))
+                SelfStudy.Window(corpusWindow: corpusWindows[w], index: w, firstIndex: w * per, count: min(per, options.samples - w * per))
             }
             let batch = try study.conversations(windows: windows)
             try work.append(group: batch)

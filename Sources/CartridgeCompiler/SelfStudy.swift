@@ -8,6 +8,7 @@ import Foundation
 /// at every answer token.
 public struct SelfStudySample: Codable, Sendable, Equatable {
     public var index: Int
+    /// The number of the corpus window the conversation is about (stored as `chunk`).
     public var chunk: Int
     public var kind: SeedKind
     public var question: [Int]
@@ -32,15 +33,17 @@ public struct SelfStudy: Sendable {
 
     /// Conversations to synthesize about one corpus window.
     public struct Window: Sendable {
-        public var chunk: CorpusChunk
-        public var chunkIndex: Int
+        /// The window of the corpus.
+        public var corpusWindow: CorpusWindow
+        /// Its number among the compile's windows (seeds its sampling).
+        public var index: Int
         /// Index of the window's first conversation (numbers them and seeds their sampling).
         public var firstIndex: Int
         public var count: Int
 
-        public init(chunk: CorpusChunk, chunkIndex: Int, firstIndex: Int, count: Int) {
-            self.chunk = chunk
-            self.chunkIndex = chunkIndex
+        public init(corpusWindow: CorpusWindow, index: Int, firstIndex: Int, count: Int) {
+            self.corpusWindow = corpusWindow
+            self.index = index
             self.firstIndex = firstIndex
             self.count = count
         }
@@ -55,13 +58,13 @@ public struct SelfStudy: Sendable {
         var caches: [KVCache] = [], systemLengths: [Int] = [], kinds: [SeedKind] = [], owners: [(Window, Int)] = []
         var seedTurns: [[Int]] = [], openings: [[Int]] = [], written: [[Int]?] = [], given: [[Int]?] = []
         for w in windows {
-            let system = tok.encode("<|im_start|>system\n", parseSpecial: true) + w.chunk.ids + tok.encode("<|im_end|>\n", parseSpecial: true)
+            let system = tok.encode("<|im_start|>system\n", parseSpecial: true) + w.corpusWindow.ids + tok.encode("<|im_end|>\n", parseSpecial: true)
             try model.model.checkContext(system.count, what: "a self-study window")
             let base = model.model.makeCache(capacity: system.count)
             _ = model.prefill(system, cache: base)
-            let text = tok.decode(w.chunk.ids)
+            let text = tok.decode(w.corpusWindow.ids)
             let sentences = Excerpts.sentences(text)
-            var windowRNG = SplitMix64(seed: options.seed ^ (0xE8C3_0000 &+ UInt64(w.chunkIndex) &* 0x9E37_79B9))
+            var windowRNG = SplitMix64(seed: options.seed ^ (0xE8C3_0000 &+ UInt64(w.index) &* 0x9E37_79B9))
             let starts = Excerpts.schedule(sentences: sentences.count, conversations: w.count, rng: &windowRNG)
             // entity conversations take the window's names and numbers in seeded turns, each once before any twice
             let terms = Excerpts.keyTerms(of: sentences)
@@ -93,7 +96,7 @@ public struct SelfStudy: Sendable {
                 // message is at most 16 tokens more than the message)
                 let question = message?.count ?? opening.count + options.maxQuestionTokens
                 let capacity = system.count + max(seedTurn.count + options.maxQuestionTokens, question + 16 + options.maxAnswerTokens)
-                try model.model.checkContext(capacity, what: "a self-study conversation over a window of \(w.chunk.ids.count) tokens")
+                try model.model.checkContext(capacity, what: "a self-study conversation over a window of \(w.corpusWindow.ids.count) tokens")
                 let c = model.model.makeCache(capacity: capacity)
                 c.copyPrefix(from: base, count: system.count)
                 caches.append(c)
@@ -166,7 +169,7 @@ public struct SelfStudy: Sendable {
         return (0..<count).map { i in
             let (w, j) = owners[i]
             let n = cuts[i] ?? answers[i].count
-            return SelfStudySample(index: w.firstIndex + j, chunk: w.chunkIndex, kind: kinds[i], question: questions[i],
+            return SelfStudySample(index: w.firstIndex + j, chunk: w.index, kind: kinds[i], question: questions[i],
                                    answer: Array(answers[i].prefix(n)), teacher: Array(teacher[i].prefix(n)))
         }
     }

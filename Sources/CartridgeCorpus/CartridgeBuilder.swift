@@ -6,7 +6,7 @@ import Foundation
 import Logging
 
 /// Makes cartridges without training: the paper's initialization (the KV cache of the corpus'
-/// first p tokens, rendered as a system message), plus retrieval vectors for every chunk.
+/// first p tokens, rendered as a system message), plus retrieval vectors for every passage.
 public enum CartridgeBuilder {
     /// The version written into every cartridge's metadata.
     public static let toolVersion = "cartridges 0.1.0"
@@ -24,22 +24,22 @@ public enum CartridgeBuilder {
         return Array(ids.prefix(size))
     }
 
-    /// Retrieval chunks of every document and their embeddings, (chunks, dimension).
-    public static func retrievalVectors(documents: [Document], embedder: MiniLMEmbedder) -> ([RetrievalChunk], [Float]) {
-        var chunks: [RetrievalChunk] = []
+    /// Retrieval passages of every document and their embeddings, (passages, dimension).
+    public static func retrievalVectors(documents: [Document], embedder: MiniLMEmbedder) -> ([RetrievalPassage], [Float]) {
+        var passages: [RetrievalPassage] = []
         var vectors: [Float] = []
         for (s, d) in documents.enumerated() {
-            for piece in TextChunker.chunks(d.text) {
-                chunks.append(RetrievalChunk(source: s, start: piece.start, end: piece.end, preview: String(piece.text.prefix(120))))
+            for piece in PassageSplitter.passages(d.text) {
+                passages.append(RetrievalPassage(source: s, start: piece.start, end: piece.end, preview: String(piece.text.prefix(120))))
                 vectors += embedder.embed(piece.text)
             }
         }
-        return (chunks, vectors)
+        return (passages, vectors)
     }
 
     /// Metadata shared by every cartridge made by this tool.
     public static func metadata(name: String, model: LanguageModel, identity: ModelIdentity, length: Int, frozen: Int, dtype: TensorDType,
-                                documents: [Document], chunks: [RetrievalChunk], embeddingDimension: Int,
+                                documents: [Document], chunks: [RetrievalPassage], embeddingDimension: Int,
                                 recipe: [String: JSONValue], results: [String: JSONValue]) -> CartridgeMetadata {
         let c = model.config
         return CartridgeMetadata(

@@ -79,16 +79,16 @@ public struct SourceDocument: Codable, Sendable, Equatable {
 }
 
 /// A piece of a source document that has one retrieval vector.
-public struct RetrievalChunk: Codable, Sendable, Equatable {
+public struct RetrievalPassage: Codable, Sendable, Equatable {
     /// Index into `CartridgeMetadata.sources`.
     public var source: Int
-    /// Start of the chunk: a UTF-8 byte offset into the source document's text (inclusive).
+    /// Start of the passage: a UTF-8 byte offset into the source document's text (inclusive).
     public var start: Int
-    /// End of the chunk: a UTF-8 byte offset into the source document's text (exclusive).
+    /// End of the passage: a UTF-8 byte offset into the source document's text (exclusive).
     /// Usually at most the document's `bytes`; beyond it when invalid UTF-8 in the document was
-    /// replaced by U+FFFD (3 bytes) before chunking.
+    /// replaced by U+FFFD (3 bytes) before it was split into passages.
     public var end: Int
-    /// The beginning of the chunk's text, for people.
+    /// The beginning of the passage's text, for people.
     public var preview: String
 
     public init(source: Int, start: Int, end: Int, preview: String) {
@@ -155,15 +155,16 @@ public struct CartridgeMetadata: Codable, Sendable, Equatable {
     public var embeddingModel: String?
     /// Length of each retrieval vector (0 when there are none).
     public var embeddingDimension: Int
-    /// One entry per retrieval vector, in the order of the vectors.
-    public var chunks: [RetrievalChunk]
+    /// One retrieval passage per retrieval vector, in the order of the vectors (the file's
+    /// `chunks` field).
+    public var chunks: [RetrievalPassage]
 
     public init(name: String, model: ModelIdentity, layers: Int, kvHeads: Int, headDim: Int, length: Int,
                 frozenSlots: Int = 1, dtype: TensorDType = .f16, rope: RoPEConvention, tokenizerHash: String,
                 toolVersion: String, createdAt: String = CartridgeMetadata.timestamp(),
                 recipe: [String: JSONValue] = [:], results: [String: JSONValue] = [:],
                 sources: [SourceDocument] = [], embeddingModel: String? = nil, embeddingDimension: Int = 0,
-                chunks: [RetrievalChunk] = []) {
+                chunks: [RetrievalPassage] = []) {
         self.name = name
         self.model = model
         self.layers = layers
@@ -235,7 +236,7 @@ public struct CartridgeMetadata: Codable, Sendable, Equatable {
             guard c.source >= 0 && c.source < sources.count else {
                 return "chunks[\(i)].source is \(c.source), but there are \(sources.count) sources"
             }
-            // no upper bound: a document with invalid UTF-8 is chunked after U+FFFD replacement,
+            // no upper bound: a document with invalid UTF-8 is split into passages after U+FFFD replacement,
             // so its text can be longer than its `bytes`
             guard c.start >= 0 && c.start <= c.end else {
                 return "chunks[\(i)] covers bytes \(c.start)..<\(c.end); need 0 <= start <= end"

@@ -61,7 +61,7 @@ public final class CartridgeLibrary: @unchecked Sendable {
         self.index = index
     }
 
-    /// The k entries whose chunks are most similar to a query vector, best first.
+    /// The k entries whose passages are most similar to a query vector, best first.
     public func search(vector: [Float], k: Int) -> [(entry: Entry, score: Float)] {
         index.search(vector, k: k).map { (entries[$0.cartridge], $0.score) }
     }

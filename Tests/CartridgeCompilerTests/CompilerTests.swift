@@ -6,12 +6,12 @@ import CartridgeTraining
 import Foundation
 import XCTest
 
-final class ChunkingTests: XCTestCase {
+final class SelfStudyDataTests: XCTestCase {
     func testWindowsAreSeededSlicesOfTheCorpusWithinTheLengthRange() {
         let tokens = Array(1000..<3000)
-        let a = CorpusChunker.chunks(tokens: tokens, count: 50, minTokens: 64, maxTokens: 300, seed: 7)
-        XCTAssertEqual(a, CorpusChunker.chunks(tokens: tokens, count: 50, minTokens: 64, maxTokens: 300, seed: 7))
-        XCTAssertNotEqual(a, CorpusChunker.chunks(tokens: tokens, count: 50, minTokens: 64, maxTokens: 300, seed: 8))
+        let a = WindowSampler.windows(tokens: tokens, count: 50, minTokens: 64, maxTokens: 300, seed: 7)
+        XCTAssertEqual(a, WindowSampler.windows(tokens: tokens, count: 50, minTokens: 64, maxTokens: 300, seed: 7))
+        XCTAssertNotEqual(a, WindowSampler.windows(tokens: tokens, count: 50, minTokens: 64, maxTokens: 300, seed: 8))
         for c in a {
             XCTAssertTrue((64...300).contains(c.ids.count))
             XCTAssertEqual(c.ids, Array(tokens[c.start..<(c.start + c.ids.count)]))
@@ -23,7 +23,7 @@ final class ChunkingTests: XCTestCase {
         // an essay-sized corpus with windows up to 3/4 of it: uniform starts over the valid range
         // would put token 0 in about 0.2% of the windows (expected here: 33%, middle 65%)
         let tokens = Array(0..<1000)
-        let windows = CorpusChunker.chunks(tokens: tokens, count: 2000, minTokens: 256, maxTokens: 768, seed: 3)
+        let windows = WindowSampler.windows(tokens: tokens, count: 2000, minTokens: 256, maxTokens: 768, seed: 3)
         func share(_ t: Int) -> Double { Double(windows.filter { $0.start <= t && t < $0.start + $0.ids.count }.count) / 2000 }
         for t in [0, 50, 949, 999] { XCTAssertGreaterThan(share(t), 0.28, "token \(t)") }
         XCTAssertLessThan(share(500), 0.72)
@@ -31,7 +31,7 @@ final class ChunkingTests: XCTestCase {
     }
 
     func testAShortCorpusGivesWholeCorpusWindows() {
-        let c = CorpusChunker.chunks(tokens: [1, 2, 3], count: 2, minTokens: 64, maxTokens: 128, seed: 0)
+        let c = WindowSampler.windows(tokens: [1, 2, 3], count: 2, minTokens: 64, maxTokens: 128, seed: 0)
         XCTAssertEqual(c.map(\.ids), [[1, 2, 3], [1, 2, 3]])
     }
 
@@ -217,8 +217,8 @@ final class SelfStudyKindTests: XCTestCase {
         var options = CompileOptions()
         options.seedKinds = kinds
         options.maxAnswerTokens = 48
-        let window = SelfStudy.Window(chunk: CorpusChunk(start: 0, ids: model.tokenizer.encode(text, parseSpecial: false)),
-                                      chunkIndex: 0, firstIndex: 0, count: count)
+        let window = SelfStudy.Window(corpusWindow: CorpusWindow(start: 0, ids: model.tokenizer.encode(text, parseSpecial: false)),
+                                      index: 0, firstIndex: 0, count: count)
         return (try SelfStudy(model: model, options: options).conversations(windows: [window]), model)
     }
 

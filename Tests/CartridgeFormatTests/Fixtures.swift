@@ -17,9 +17,9 @@ enum Fixture {
             SourceDocument(path: "docs/bread é.txt", sha256: String(repeating: "cd", count: 32), bytes: 300),
         ]
         let chunks = [
-            RetrievalChunk(source: 0, start: 0, end: 600, preview: "Volcanoes form where magma rises"),
-            RetrievalChunk(source: 0, start: 500, end: 1200, preview: "Mount Etna \"erupts\"\n almost every year"),
-            RetrievalChunk(source: 1, start: 0, end: 300, preview: "Sourdough — wild yeast"),
+            RetrievalPassage(source: 0, start: 0, end: 600, preview: "Volcanoes form where magma rises"),
+            RetrievalPassage(source: 0, start: 500, end: 1200, preview: "Mount Etna \"erupts\"\n almost every year"),
+            RetrievalPassage(source: 1, start: 0, end: 300, preview: "Sourdough — wild yeast"),
         ]
         let dimension = 5
         let meta = CartridgeMetadata(

@@ -33,24 +33,24 @@ final class IngestTests: XCTestCase {
         XCTAssertThrowsError(try DocumentIngest.read(dir.appendingPathComponent("missing")))
     }
 
-    func testChunksCoverTheTextWithOverlap() {
+    func testPassagesCoverTheTextWithOverlap() {
         let words = (0..<300).map { "w\($0)" }
         let text = words.joined(separator: " ")
-        let chunks = TextChunker.chunks(text, words: 120, overlap: 20)
-        XCTAssertEqual(chunks.count, 3)
-        XCTAssertTrue(chunks[0].text.hasPrefix("w0 ") && chunks[0].text.hasSuffix(" w119"))
-        XCTAssertTrue(chunks[1].text.hasPrefix("w100 "))
-        XCTAssertTrue(chunks[2].text.hasSuffix("w299"))
-        for c in chunks { XCTAssertEqual(String(decoding: Array(text.utf8)[c.start..<c.end], as: UTF8.self), c.text) }
+        let passages = PassageSplitter.passages(text, words: 120, overlap: 20)
+        XCTAssertEqual(passages.count, 3)
+        XCTAssertTrue(passages[0].text.hasPrefix("w0 ") && passages[0].text.hasSuffix(" w119"))
+        XCTAssertTrue(passages[1].text.hasPrefix("w100 "))
+        XCTAssertTrue(passages[2].text.hasSuffix("w299"))
+        for c in passages { XCTAssertEqual(String(decoding: Array(text.utf8)[c.start..<c.end], as: UTF8.self), c.text) }
     }
 
-    func testExactIndexScoresByBestChunk() {
+    func testExactIndexScoresByBestPassage() {
         var index = ExactIndex(dimension: 2)
         _ = index.add(vectors: [1, 0, 0, 1])   // cartridge 0: two chunks
         _ = index.add(vectors: [0.6, 0.8])     // cartridge 1
         let m = index.search([0, 1], k: 2)
         XCTAssertEqual(m.map(\.cartridge), [0, 1])
-        XCTAssertEqual(m[0].chunk, 1)
+        XCTAssertEqual(m[0].passage, 1)
         XCTAssertEqual(m[0].score, 1)
         XCTAssertEqual(index.search([1, 0], k: 1).first?.cartridge, 0)
     }

@@ -1,14 +1,14 @@
 /// A piece of a document: its UTF-8 byte range and text.
-public struct TextChunk: Sendable, Equatable {
+public struct Passage: Sendable, Equatable {
     public var start: Int
     public var end: Int
     public var text: String
 }
 
-/// Splits text into windows of about `words` whitespace-separated words (retrieval chunks; the
+/// Splits text into retrieval passages of about `words` whitespace-separated words (the
 /// embedder reads at most 256 word pieces, about 180 English words).
-public enum TextChunker {
-    public static func chunks(_ text: String, words: Int = 120, overlap: Int = 20) -> [TextChunk] {
+public enum PassageSplitter {
+    public static func passages(_ text: String, words: Int = 120, overlap: Int = 20) -> [Passage] {
         precondition(words > overlap && overlap >= 0)
         let bytes = Array(text.utf8)
         // word spans by UTF-8 offsets (ASCII whitespace separates words)
@@ -20,12 +20,12 @@ public enum TextChunker {
             while i < bytes.count, !isSpace(bytes[i]) { i += 1 }
             if i > s { spans.append((s, i)) }
         }
-        var out: [TextChunk] = []
+        var out: [Passage] = []
         var w = 0
         while w < spans.count {
             let last = min(spans.count, w + words) - 1
             let (s, e) = (spans[w].0, spans[last].1)
-            out.append(TextChunk(start: s, end: e, text: String(decoding: bytes[s..<e], as: UTF8.self)))
+            out.append(Passage(start: s, end: e, text: String(decoding: bytes[s..<e], as: UTF8.self)))
             if last == spans.count - 1 { break }
             w += words - overlap
         }

@@ -1,14 +1,14 @@
 import CartridgeKernels
 
 /// A window of the corpus' token stream.
-public struct CorpusChunk: Codable, Sendable, Equatable {
+public struct CorpusWindow: Codable, Sendable, Equatable {
     public var start: Int
     public var ids: [Int]
 }
 
 /// Cuts windows of seeded random length out of the corpus' tokens (self-study reads one window at
 /// a time; several conversations share each window and its KV cache).
-public enum CorpusChunker {
+public enum WindowSampler {
     /// `count` windows with lengths uniform in `minTokens...maxTokens` (capped by the corpus),
     /// reproducible from `seed`.
     ///
@@ -18,7 +18,7 @@ public enum CorpusChunker {
     /// 1,000-token essay and L in 256...768, token 50 would be in 12% of the windows and the middle
     /// in 82%, so self-study would hardly ever ask about the text the cartridge is initialized from.
     /// With the shifted draw they are in 37% and 65%.
-    public static func chunks(tokens: [Int], count: Int, minTokens: Int, maxTokens: Int, seed: UInt64) -> [CorpusChunk] {
+    public static func windows(tokens: [Int], count: Int, minTokens: Int, maxTokens: Int, seed: UInt64) -> [CorpusWindow] {
         precondition(minTokens > 0 && maxTokens >= minTokens && !tokens.isEmpty)
         var rng = SplitMix64(seed: seed ^ 0x00C0_FFEE)
         let n = tokens.count
@@ -27,7 +27,7 @@ public enum CorpusChunker {
             let length = lo + Int(rng.next() % UInt64(hi - lo + 1))
             let drawn = Int(rng.next() % UInt64(n + length - 1)) - (length - 1)
             let start = min(max(drawn, 0), n - length)
-            return CorpusChunk(start: start, ids: Array(tokens[start..<(start + length)]))
+            return CorpusWindow(start: start, ids: Array(tokens[start..<(start + length)]))
         }
     }
 }

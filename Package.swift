@@ -68,7 +68,7 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: fast),
         .executableTarget(name: "CartridgeCompile",
-                          dependencies: ["CartridgeCompiler", "CartridgeCorpus", "CartridgeFormat", "CartridgeModel", "CartridgeKernels",
+                          dependencies: ["CartridgeCompiler", "CartridgeCorpus", "CartridgeEmbedding", "CartridgeFormat", "CartridgeModel", "CartridgeKernels",
                                          "CartridgeTraining",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],

@@ -1,6 +1,8 @@
 import ArgumentParser
+import CartridgeEmbedding
 import CartridgeKernels
 import CartridgeModel
+import CartridgeRuntime
 import Foundation
 import Logging
 
@@ -32,16 +34,19 @@ struct ModelOptions: ParsableArguments {
         do {
             return try LanguageModel(path: model, logger: logger)
         } catch let e as CustomStringConvertible & Error {
-            throw CLIError(e.description)
+            throw CLIError(advice(e, hint: ""))
         }
     }
 }
 
-/// A library error's message, with what to do about it on the command line.
-/// `hint` is added to errors about the context length.
+/// A library error's message, with what to do about it on the command line (library messages
+/// name no flags and no make targets). `hint` is added to errors about the context length.
 func advice(_ error: CustomStringConvertible & Error, hint: String) -> String {
     switch error {
     case ModelInputError.contextOverflow, GenerationError.contextFull: return "\(error.description); \(hint)"
+    case ModelLoadError.modelNotFound: return "\(error.description): run `make setup` to download the default model, or pass --model PATH"
+    case EmbedderError.directoryNotFound, EmbedderError.missingFile, RuntimeError.noEmbedder:
+        return "\(error.description); `make setup` (scripts/setup.sh) installs it"
     default: return error.description
     }
 }

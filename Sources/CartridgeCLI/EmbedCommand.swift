@@ -24,7 +24,7 @@ struct EmbedCommand: ParsableCommand {
         do {
             model = try MiniLMEmbedder(directory: URL(fileURLWithPath: embedder), logger: logger)
         } catch let e as EmbedderError {
-            throw CLIError(e.description)
+            throw CLIError(advice(e, hint: ""))
         }
         let ids = model.tokenize(text)
         let start = ContinuousClock.now

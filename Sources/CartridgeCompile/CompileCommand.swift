@@ -1,6 +1,7 @@
 import ArgumentParser
 import CartridgeCompiler
 import CartridgeCorpus
+import CartridgeEmbedding
 import CartridgeFormat
 import CartridgeKernels
 import CartridgeModel
@@ -134,7 +135,18 @@ struct CompileCommand: ParsableCommand {
         } catch let e as ValidationError {
             throw e
         } catch let e as CustomStringConvertible & Error {
-            throw CompileFailure(description: e.description)  // exit status 1, without the usage text
+            throw CompileFailure(description: Self.advice(e))  // exit status 1, without the usage text
+        }
+    }
+
+    /// A library error's message with what to do about it on this command line.
+    static func advice(_ error: CustomStringConvertible & Error) -> String {
+        switch error {
+        case let WorkDirectoryError.settingsChanged(path): return "\(error.description) (remove \(path) or pass another --work-dir)"
+        case let WorkDirectoryError.trainedPast(_, step, _): return "\(error.description) (pass --steps \(step) or more)"
+        case ModelLoadError.modelNotFound: return "\(error.description): run `make setup` to download the default model, or pass --model PATH"
+        case EmbedderError.directoryNotFound, EmbedderError.missingFile: return "\(error.description); `make setup` (scripts/setup.sh) installs it"
+        default: return error.description
         }
     }
 }

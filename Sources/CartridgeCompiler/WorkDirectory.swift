@@ -14,10 +14,10 @@ public enum WorkDirectoryError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .settingsChanged(p):
-            return "the work directory \(p) holds a compile of other documents, model or settings; remove it, or pass another --work-dir"
+            return "the work directory \(p) holds a compile of other documents, model or settings; remove it, or use another work directory"
         case let .corruptCheckpoint(p, r): return "checkpoint \(p) is unusable (\(r)); remove it to restart training from the last synthesized data"
         case let .trainedPast(p, step, steps):
-            return "the work directory \(p) has already trained \(step) steps, more than --steps \(steps); pass --steps \(step) or more, or remove \(p)/checkpoint.bin to retrain from the synthesized data"
+            return "the work directory \(p) has already trained \(step) steps, more than the \(steps) asked for; ask for \(step) steps or more, or remove \(p)/checkpoint.bin to retrain from the synthesized data"
         case let .io(p, r): return "cannot write \(p): \(r)"
         }
     }

@@ -16,9 +16,9 @@ public enum EmbedderError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .directoryNotFound(path):
-            return "no embedder at \(path): run `make setup` (scripts/setup.sh) to install all-MiniLM-L6-v2 there, or pass the directory of a sentence-transformers BERT model"
+            return "no embedder at \(path): install all-MiniLM-L6-v2 there, or use the directory of a sentence-transformers BERT model"
         case let .missingFile(path):
-            return "the embedder file \(path) is missing: reinstall with `make setup` (delete the directory first if it is damaged)"
+            return "the embedder file \(path) is missing: reinstall the embedder (delete its directory first if it is damaged)"
         case let .invalidJSON(path, reason): return "\(path) is not a valid JSON object: \(reason)"
         case let .invalidConfig(path, key, reason): return "\(path): '\(key)' \(reason)"
         case let .unsupportedConfig(path, reason): return "\(path): \(reason); only BERT encoders with exact GELU and mean pooling are supported"
@@ -61,13 +61,10 @@ public struct MiniLMConfig: Sendable, Equatable {
 ///
 /// Thread-safe: the weights are read-only and every call allocates its own activations.
 public final class MiniLMEmbedder: @unchecked Sendable {
-    /// `$CARTRIDGES_HOME/all-MiniLM-L6-v2`, by default `~/.cache/cartridges/all-MiniLM-L6-v2`
-    /// (where `make setup` installs it).
+    /// `all-MiniLM-L6-v2` in the folder of installed files (`CartridgesHome`), where the set-up
+    /// installs it.
     public static var defaultDirectory: URL {
-        let env = ProcessInfo.processInfo.environment["CARTRIDGES_HOME"]
-        let home = env.flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/cartridges")
-        return home.appendingPathComponent("all-MiniLM-L6-v2")
+        CartridgesHome.directory.appendingPathComponent("all-MiniLM-L6-v2")
     }
 
     /// The encoder's shape, from the model directory.

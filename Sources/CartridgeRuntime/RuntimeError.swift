@@ -16,7 +16,7 @@ public enum RuntimeError: Error, CustomStringConvertible, Equatable {
         case let .contextOverflow(needed, available):
             return "the cartridges and the prompt need \(needed) KV slots, more than the model's context of \(available); use fewer or smaller cartridges"
         case let .noCartridges(dir): return "no .cart files in \(dir)"
-        case let .noEmbedder(path): return "retrieval needs the embedding model at \(path): run `make setup`"
+        case let .noEmbedder(path): return "retrieval needs the embedding model at \(path), which is not installed"
         case let .noRetrievalVectors(c): return "cartridge \(c) carries no retrieval vectors, so it cannot be found by search"
         case let .embeddingMismatch(c, found, expected):
             return "cartridge \(c) has \(found)-dimensional retrieval vectors but the embedder makes \(expected)-dimensional ones"

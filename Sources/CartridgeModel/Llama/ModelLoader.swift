@@ -6,11 +6,8 @@ import Logging
 public enum ModelLocation {
     public static let defaultFileName = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-    /// `$CARTRIDGES_HOME`, or `~/.cache/cartridges`.
-    public static var home: URL {
-        if let h = ProcessInfo.processInfo.environment["CARTRIDGES_HOME"], !h.isEmpty { return URL(fileURLWithPath: h) }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/cartridges")
-    }
+    /// The folder of installed files (`CartridgesHome`).
+    public static var home: URL { CartridgesHome.directory }
 
     public static var defaultModelPath: String { home.appendingPathComponent(defaultFileName).path }
 }
@@ -23,7 +20,7 @@ public enum ModelLoadError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .modelNotFound(path):
-            return "no model at \(path): run `make setup` to download the default model, or pass --model PATH"
+            return "no model at \(path)"
         case let .gguf(e): return e.description
         }
     }

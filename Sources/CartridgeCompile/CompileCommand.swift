@@ -86,10 +86,16 @@ struct CompileCommand: ParsableCommand {
         if let e = epochs {
             guard e > 0 else { throw ValidationError("--epochs must be positive") }
             let trainSamples = Double(o.samples) * (1 - o.validationFraction)
-            o.steps = max(1, Int((e * trainSamples / Double(o.batchSize)).rounded()))
+            let steps = (e * trainSamples / Double(max(1, o.batchSize))).rounded()
+            guard steps <= Double(CompileOptions.maxSteps) else {
+                throw ValidationError("--epochs \(e) means \(steps) steps; at most \(CompileOptions.maxSteps)")
+            }
+            o.steps = max(1, Int(steps))
         }
         let problems = o.validate()
-        guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "; ")) }
+        guard problems.isEmpty else {
+            throw ValidationError(problems.map { "\(Self.flag(for: $0.option)) must be \($0.requirement)" }.joined(separator: "; "))
+        }
         return o
     }
 
@@ -139,10 +145,18 @@ struct CompileCommand: ParsableCommand {
         }
     }
 
+    /// The command-line flag of a `CompileOptions` property.
+    static func flag(for option: String) -> String {
+        let flags = ["conversationsPerChunk": "--per-chunk", "chunksPerBatch": "--chunks-per-batch", "chunkMinTokens": "--chunk-min",
+                     "chunkMaxTokens": "--chunk-max", "maxAnswerTokens": "--max-answer", "seedKinds": "--kinds", "learningRate": "--lr",
+                     "validationFraction": "--validation", "checkpointEvery": "--checkpoint-every", "batchSize": "--batch-size"]
+        return flags[option] ?? (["size", "samples", "steps", "anchor"].contains(option) ? "--\(option)" : "the setting \(option)")
+    }
+
     /// A library error's message with what to do about it on this command line.
     static func advice(_ error: CustomStringConvertible & Error) -> String {
         switch error {
-        case let WorkDirectoryError.settingsChanged(path): return "\(error.description) (remove \(path) or pass another --work-dir)"
+        case WorkDirectoryError.settingsChanged: return "\(error.description) (--work-dir)"
         case let WorkDirectoryError.trainedPast(_, step, _): return "\(error.description) (pass --steps \(step) or more)"
         case ModelLoadError.modelNotFound: return "\(error.description): run `make setup` to download the default model, or pass --model PATH"
         case EmbedderError.directoryNotFound, EmbedderError.missingFile: return "\(error.description); `make setup` (scripts/setup.sh) installs it"

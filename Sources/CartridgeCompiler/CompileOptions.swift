@@ -76,6 +76,9 @@ public struct CompileOptions: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// The most optimizer steps a compile accepts (the defaults take 160).
+    public static let maxSteps = 10_000_000
+
     /// Fast settings for the demo (a few minutes on 2 cores).
     public static var quick: CompileOptions {
         var o = CompileOptions()
@@ -89,20 +92,41 @@ public struct CompileOptions: Codable, Sendable, Equatable {
         return o
     }
 
-    /// Problems with the settings, in words a user can act on.
-    public func validate() -> [String] {
-        var problems: [String] = []
-        if size < 2 { problems.append("--size must be at least 2 (slot 0 is the attention sink)") }
-        if samples < 2 { problems.append("--samples must be at least 2") }
-        if conversationsPerChunk < 1 || chunksPerBatch < 1 { problems.append("conversations per chunk and chunks per batch must be at least 1") }
-        if chunkMinTokens < 16 || chunkMaxTokens < chunkMinTokens { problems.append("need 16 <= --chunk-min <= --chunk-max") }
-        if seedKinds.isEmpty { problems.append("--kinds needs at least one kind") }
-        if steps < 0 || batchSize < 1 { problems.append("need --steps >= 0 and --batch-size >= 1") }
-        if !(learningRate > 0) { problems.append("--lr must be positive") }
-        if !(anchor >= 0 && learningRate * anchor < 1) { problems.append("--anchor must be >= 0 and below 1 / lr") }
-        if !(validationFraction >= 0 && validationFraction < 0.9) { problems.append("--validation must be in [0, 0.9)") }
-        if teacherTopK < 1 || !(teacherMass > 0 && teacherMass <= 1) { problems.append("need teacher top-k >= 1 and 0 < mass <= 1") }
-        if checkpointEvery < 1 { problems.append("--checkpoint-every must be at least 1") }
+    /// Problems with the settings, each naming the option (its property name) and what it needs.
+    /// Every compile checks these first: a value outside them would reach the engine unchecked.
+    public func validate() -> [CompileOptionProblem] {
+        var problems: [CompileOptionProblem] = []
+        func need(_ ok: Bool, _ option: String, _ requirement: String) {
+            if !ok { problems.append(CompileOptionProblem(option: option, requirement: requirement)) }
+        }
+        need(size >= 2, "size", "at least 2 (slot 0 is the attention sink)")
+        need(samples >= 2 && samples <= 10_000_000, "samples", "in 2...10000000")
+        need(conversationsPerChunk >= 1 && conversationsPerChunk <= 1024, "conversationsPerChunk", "in 1...1024")
+        need(chunksPerBatch >= 1 && chunksPerBatch <= 1024, "chunksPerBatch", "in 1...1024")
+        need(chunkMinTokens >= 16, "chunkMinTokens", "at least 16")
+        need(chunkMaxTokens >= chunkMinTokens, "chunkMaxTokens", "at least the shortest window (\(chunkMinTokens))")
+        need(maxQuestionTokens >= 8, "maxQuestionTokens", "at least 8")
+        need(maxAnswerTokens >= 8, "maxAnswerTokens", "at least 8")
+        need(!seedKinds.isEmpty, "seedKinds", "at least one kind")
+        need(questionTemperature >= 0 && questionTemperature.isFinite, "questionTemperature", "a finite number >= 0")
+        need(teacherTopK >= 1 && teacherTopK <= 1024, "teacherTopK", "in 1...1024")
+        need(teacherMass > 0 && teacherMass <= 1, "teacherMass", "in (0, 1]")
+        need(steps >= 0 && steps <= Self.maxSteps, "steps", "in 0...\(Self.maxSteps)")
+        need(batchSize >= 1 && batchSize <= 4096, "batchSize", "in 1...4096")
+        need(learningRate > 0 && learningRate.isFinite, "learningRate", "a positive number")
+        need(!(learningRate > 0 && learningRate.isFinite) || (anchor >= 0 && learningRate * anchor < 1), "anchor", "at least 0 and below 1 / learning rate (\(1 / learningRate))")
+        need(validationFraction >= 0 && validationFraction < 0.9, "validationFraction", "in [0, 0.9)")
+        need(nextTokenWindow >= 2, "nextTokenWindow", "at least 2")
+        need(checkpointEvery >= 1, "checkpointEvery", "at least 1")
         return problems
     }
+}
+
+/// One setting outside what a compile accepts: the option (a `CompileOptions` property name) and
+/// what it needs. Front ends map the option to their own name for it (a command-line flag).
+public struct CompileOptionProblem: Error, Equatable, Sendable, CustomStringConvertible {
+    public let option: String
+    public let requirement: String
+
+    public var description: String { "\(option) must be \(requirement)" }
 }

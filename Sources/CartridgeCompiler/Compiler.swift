@@ -70,7 +70,8 @@ public final class Compiler: @unchecked Sendable {
     public func compile(documents: [Document], output: URL, workDirectory: URL? = nil) throws -> CompileSummary {
         let start = Date()
         let lm = model, tok = lm.tokenizer
-        // sizes that cannot fit the model's context fail here, before any work
+        // settings out of range and sizes that cannot fit the model's context fail here, before any work
+        if let problem = options.validate().first { throw problem }
         try lm.model.checkContext(options.size, what: "the cartridge size")
         try lm.model.checkContext(options.size + options.maxQuestionTokens + options.maxAnswerTokens,
                                   what: "a cartridge of \(options.size) slots with a question of \(options.maxQuestionTokens) and an answer of \(options.maxAnswerTokens) tokens")

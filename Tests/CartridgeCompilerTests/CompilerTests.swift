@@ -73,13 +73,35 @@ final class SelfStudyDataTests: XCTestCase {
         XCTAssertEqual(TrainingLoop.batch(step: 7, of: data, size: 2, seed: 3), TrainingLoop.batch(step: 7, of: data, size: 2, seed: 3))
     }
 
+    func testEverySettingOutOfRangeIsAProblemNamingItsOption() {
+        XCTAssertEqual(CompileOptions.quick.validate(), [])
+        // (option, a bad value): each one alone gives exactly one problem, about that option
+        let cases: [(String, (inout CompileOptions) -> Void)] = [
+            ("size", { $0.size = 1 }), ("samples", { $0.samples = 1 }), ("samples", { $0.samples = 1 << 40 }),
+            ("conversationsPerChunk", { $0.conversationsPerChunk = 0 }), ("chunksPerBatch", { $0.chunksPerBatch = 5000 }),
+            ("chunkMinTokens", { $0.chunkMinTokens = 0 }), ("chunkMaxTokens", { $0.chunkMaxTokens = 100 }),
+            ("maxQuestionTokens", { $0.maxQuestionTokens = 0 }), ("maxAnswerTokens", { $0.maxAnswerTokens = 0 }),  // 0 once corrupted memory
+            ("seedKinds", { $0.seedKinds = [] }), ("questionTemperature", { $0.questionTemperature = -1 }),
+            ("teacherTopK", { $0.teacherTopK = 0 }), ("teacherMass", { $0.teacherMass = 0 }),
+            ("steps", { $0.steps = -1 }), ("steps", { $0.steps = CompileOptions.maxSteps + 1 }), ("batchSize", { $0.batchSize = 0 }),
+            ("learningRate", { $0.learningRate = .nan }), ("validationFraction", { $0.validationFraction = 0.95 }),
+            ("nextTokenWindow", { $0.nextTokenWindow = 1 }), ("checkpointEvery", { $0.checkpointEvery = 0 }),
+        ]
+        for (option, spoil) in cases {
+            var o = CompileOptions()
+            spoil(&o)
+            XCTAssertEqual(o.validate().map(\.option), [option])
+            XCTAssertTrue(o.validate().first!.description.hasPrefix("\(option) must be"), o.validate().first!.description)
+        }
+    }
+
     func testAnAnchorThatWouldOvershootTheInitializationIsRefused() {
         XCTAssertEqual(CompileOptions().validate(), [])
         for (lr, anchor): (Float, Float) in [(0.005, -1), (0.01, 100), (0.5, 2)] {
             var o = CompileOptions()
             o.learningRate = lr
             o.anchor = anchor
-            XCTAssertTrue(o.validate().contains { $0.contains("--anchor") }, "lr \(lr), anchor \(anchor)")
+            XCTAssertEqual(o.validate().map(\.option), ["anchor"], "lr \(lr), anchor \(anchor)")
         }
         var free = CompileOptions()
         free.anchor = 0

@@ -211,7 +211,7 @@ public final class Compiler: @unchecked Sendable {
         let batchCount = (options.samples + perBatch - 1) / perBatch
         let corpusWindows = WindowSampler.windows(tokens: corpus, count: windowCount, minTokens: options.chunkMinTokens,
                                                    maxTokens: options.chunkMaxTokens, seed: options.seed)
-        var batches = try work.loadGroups()
+        var batches = try work.loadGroups(vocabSize: model.config.vocabSize)
         if batches.count > batchCount { batches = Array(batches.prefix(batchCount)) }
         if !batches.isEmpty { logger.info("resuming synthesis: \(batches.count) of \(batchCount) batches already done") }
         let study = SelfStudy(model: model, options: options)

@@ -14,6 +14,18 @@ public struct SelfStudySample: Codable, Sendable, Equatable {
     public var question: [Int]
     public var answer: [Int]
     public var teacher: [TeacherTopK]
+
+    /// What makes a stored conversation unusable for training, or nil.
+    func problem(vocabSize: Int) -> String? {
+        let valid = 0..<vocabSize
+        if let bad = (question + answer).first(where: { !valid.contains($0) }) { return "conversation \(index) holds token id \(bad), outside 0..<\(vocabSize)" }
+        for row in teacher {
+            if row.ids.isEmpty || row.ids.count != row.logProbs.count { return "conversation \(index) has a teacher row of \(row.ids.count) ids and \(row.logProbs.count) log-probabilities" }
+            if let bad = row.ids.first(where: { !valid.contains($0) }) { return "conversation \(index) has teacher token id \(bad), outside 0..<\(vocabSize)" }
+            if row.logProbs.contains(where: { $0.isNaN || $0 > 1e-3 }) { return "conversation \(index) has a teacher log-probability above 0" }
+        }
+        return nil
+    }
 }
 
 /// Self-study: conversations about windows of the corpus, written by the frozen model itself.

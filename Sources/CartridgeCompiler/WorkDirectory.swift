@@ -8,6 +8,7 @@ import Foundation
 public enum WorkDirectoryError: Error, CustomStringConvertible, Equatable {
     case settingsChanged(path: String)
     case corruptCheckpoint(path: String, reason: String)
+    case corruptSamples(path: String, line: Int, reason: String)
     case trainedPast(path: String, step: Int, steps: Int)
     case io(path: String, reason: String)
 
@@ -16,6 +17,8 @@ public enum WorkDirectoryError: Error, CustomStringConvertible, Equatable {
         case let .settingsChanged(p):
             return "the work directory \(p) holds a compile of other documents, model or settings; remove it, or use another work directory"
         case let .corruptCheckpoint(p, r): return "checkpoint \(p) is unusable (\(r)); remove it to restart training from the last synthesized data"
+        case let .corruptSamples(p, line, r):
+            return "\(p) line \(line) is unusable (\(r)); the lines before it are intact: keep them and remove the rest to synthesize again from there"
         case let .trainedPast(p, step, steps):
             return "the work directory \(p) has already trained \(step) steps, more than the \(steps) asked for; ask for \(step) steps or more, or remove \(p)/checkpoint.bin to retrain from the synthesized data"
         case let .io(p, r): return "cannot write \(p): \(r)"
@@ -49,22 +52,28 @@ public final class WorkDirectory: @unchecked Sendable {
 
     var samplesFile: URL { url.appendingPathComponent("samples.jsonl") }
 
-    /// The finished groups, in order; drops (and truncates away) a torn last line.
-    public func loadGroups() throws -> [[SelfStudySample]] {
+    /// The finished groups, in order. A torn last line (a crash mid-write) is dropped and truncated
+    /// away; any other line that does not decode, or holds a token id outside `0..<vocabSize`, is
+    /// an error naming the line, and nothing is truncated.
+    public func loadGroups(vocabSize: Int) throws -> [[SelfStudySample]] {
         guard let data = FileManager.default.contents(atPath: samplesFile.path) else { return [] }
         var groups: [[SelfStudySample]] = []
-        var goodEnd = 0
         var lineStart = 0
         let decoder = JSONDecoder()
         for (i, byte) in data.enumerated() where byte == 0x0A {
-            guard let g = try? decoder.decode([SelfStudySample].self, from: data[lineStart..<i]) else { break }
+            let line = groups.count + 1
+            guard let g = try? decoder.decode([SelfStudySample].self, from: data[lineStart..<i]) else {
+                throw WorkDirectoryError.corruptSamples(path: samplesFile.path, line: line, reason: "not a JSON list of conversations")
+            }
+            if let problem = g.lazy.compactMap({ $0.problem(vocabSize: vocabSize) }).first {
+                throw WorkDirectoryError.corruptSamples(path: samplesFile.path, line: line, reason: problem)
+            }
             groups.append(g)
-            goodEnd = i + 1
             lineStart = i + 1
         }
-        if goodEnd < data.count {
+        if lineStart < data.count {  // a last line without its newline: the write was cut short
             let h = try FileHandle(forWritingTo: samplesFile)
-            try h.truncate(atOffset: UInt64(goodEnd))
+            try h.truncate(atOffset: UInt64(lineStart))
             try h.synchronize()
             try h.close()
         }

@@ -62,7 +62,7 @@ struct InferenceBench: ParsableCommand {
         let lm = try LanguageModel(path: model)
         let text = String(repeating: "Cartridges compress a corpus into a small trained KV cache. The quick brown fox jumps over the lazy dog. ", count: 200)
         let ids = Array(lm.tokenizer.encode(text, parseSpecial: false).prefix(pp))
-        precondition(ids.count == pp)
+        invariant(ids.count == pp)
         let ppTime = timeBest(reps) { _ = lm.prefill(ids, cache: lm.model.makeCache(capacity: pp)) }
         let tgTime = timeBest(reps) {
             let cache = lm.model.makeCache(capacity: 1 + tg)

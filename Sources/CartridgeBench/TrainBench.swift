@@ -20,7 +20,7 @@ struct TrainBench: ParsableCommand {
         let c = lm.config
         let text = String(repeating: "Cartridges compress a corpus into a small trained KV cache that a frozen model reads before the question. ", count: 400)
         let ids = lm.tokenizer.encode(text, parseSpecial: false)
-        precondition(ids.count >= prefix + batch * seq)
+        invariant(ids.count >= prefix + batch * seq)
         let peak = sgemmGFLOPS()
         let p = TrainablePrefix(model: lm.model, ids: [1] + Array(ids.prefix(prefix - 1)), frozen: 1)
         let trainer = PrefixTrainer(model: lm.model)

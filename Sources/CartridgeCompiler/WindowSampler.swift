@@ -19,7 +19,7 @@ public enum WindowSampler {
     /// in 82%, so self-study would hardly ever ask about the text the cartridge is initialized from.
     /// With the shifted draw they are in 37% and 65%.
     public static func windows(tokens: [Int], count: Int, minTokens: Int, maxTokens: Int, seed: UInt64) -> [CorpusWindow] {
-        precondition(minTokens > 0 && maxTokens >= minTokens && !tokens.isEmpty)
+        invariant(minTokens > 0 && maxTokens >= minTokens && !tokens.isEmpty)
         var rng = SplitMix64(seed: seed ^ 0x00C0_FFEE)
         let n = tokens.count
         return (0..<count).map { _ in

@@ -127,14 +127,14 @@ public final class WorkDirectory: @unchecked Sendable {
             guard UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) == Self.checkpointMagic else {
                 throw WorkDirectoryError.corruptCheckpoint(path: path, reason: "not a checkpoint")
             }
-            let step = Int(u64(4)), n = Int(u64(12))
-            guard n == prefix.keys.count, 20 + 8 * n + 8 <= body.count else {
-                throw WorkDirectoryError.corruptCheckpoint(path: path, reason: "it holds \(n) values per tensor, the cartridge needs \(prefix.keys.count)")
+            guard let step = Int(exactly: u64(4)), step >= 0 else { throw WorkDirectoryError.corruptCheckpoint(path: path, reason: "step \(u64(4))") }
+            guard u64(12) == UInt64(prefix.keys.count), 20 + 8 * prefix.keys.count + 8 <= body.count else {
+                throw WorkDirectoryError.corruptCheckpoint(path: path, reason: "it holds \(u64(12)) values per tensor, the cartridge needs \(prefix.keys.count)")
             }
+            let n = prefix.keys.count
             UnsafeMutableRawPointer(prefix.keys.pointer).copyMemory(from: raw.baseAddress! + 20, byteCount: 4 * n)
             UnsafeMutableRawPointer(prefix.values.pointer).copyMemory(from: raw.baseAddress! + 20 + 4 * n, byteCount: 4 * n)
-            let optLength = Int(u64(20 + 8 * n))
-            guard 28 + 8 * n + optLength == body.count else { throw WorkDirectoryError.corruptCheckpoint(path: path, reason: "bad optimizer length") }
+            guard let optLength = Int(exactly: u64(20 + 8 * n)), 28 + 8 * n + optLength == body.count else { throw WorkDirectoryError.corruptCheckpoint(path: path, reason: "bad optimizer length") }
             try adam.restore(from: Data(body[(28 + 8 * n)...]))
             return step
         }

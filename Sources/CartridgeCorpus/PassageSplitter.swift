@@ -1,3 +1,4 @@
+import CartridgeKernels
 /// A piece of a document: its UTF-8 byte range and text.
 public struct Passage: Sendable, Equatable {
     public var start: Int
@@ -9,7 +10,7 @@ public struct Passage: Sendable, Equatable {
 /// embedder reads at most 256 word pieces, about 180 English words).
 public enum PassageSplitter {
     public static func passages(_ text: String, words: Int = 120, overlap: Int = 20) -> [Passage] {
-        precondition(words > overlap && overlap >= 0)
+        invariant(words > overlap && overlap >= 0)
         let bytes = Array(text.utf8)
         // word spans by UTF-8 offsets (ASCII whitespace separates words)
         var spans: [(Int, Int)] = []

@@ -8,10 +8,10 @@ public enum AnswerScorer {
     /// Mean over answer tokens of -log p(answer[i] | prefix, context, answer[..<i]).
     /// `cache` may hold a prefix (cartridges); it is extended and left holding the sequence.
     public static func meanNLL(model: LlamaModel, cache: KVCache? = nil, context: [Int], answer: [Int]) -> Double {
-        precondition(!context.isEmpty && !answer.isEmpty)
+        invariant(!context.isEmpty && !answer.isEmpty)
         let tokens = context + answer
         let cache = cache ?? model.makeCache(capacity: tokens.count)
-        precondition(cache.remaining >= tokens.count, "cache too small")
+        invariant(cache.remaining >= tokens.count, "cache too small")
         let v = model.config.vocabSize
         let logits = model.forward(tokens: [tokens], caches: [cache], allLogits: true)
         var total = 0.0

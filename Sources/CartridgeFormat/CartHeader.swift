@@ -91,7 +91,7 @@ extension CartHeader {
         h += metadataSHA256
         h += retrievalSHA256
         h += payloadSHA256
-        precondition(h.count == version1Length)
+        invariant(h.count == version1Length)
         h.replaceSubrange(16..<48, with: sha256(h))
         return h
     }

@@ -6,7 +6,7 @@ public final class FloatBuffer: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
 
     public init(count: Int) {
-        precondition(count >= 0, "FloatBuffer count must be non-negative")
+        invariant(count >= 0, "FloatBuffer count must be non-negative")
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 4, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(1, count))

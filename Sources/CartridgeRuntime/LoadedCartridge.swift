@@ -14,7 +14,7 @@ public final class LoadedCartridge: @unchecked Sendable {
     public let values: FloatBuffer
 
     public init(name: String, metadata: CartridgeMetadata, keys: FloatBuffer, values: FloatBuffer) {
-        precondition(keys.count == metadata.layers * metadata.kvHeads * metadata.length * metadata.headDim && values.count == keys.count)
+        invariant(keys.count == metadata.layers * metadata.kvHeads * metadata.length * metadata.headDim && values.count == keys.count)
         self.name = name
         self.metadata = metadata
         self.keys = keys

@@ -36,7 +36,7 @@ public struct ExactIndex: RetrievalIndex, @unchecked Sendable {
     public init(dimension: Int) { self.dimension = dimension }
 
     public mutating func add(vectors v: [Float]) -> Int {
-        precondition(v.count % dimension == 0, "vectors must be (n, dimension)")
+        invariant(v.count % dimension == 0, "vectors must be (n, dimension)")
         let id = cartridgeCount
         firstPassage.append(owner.count)
         owner += Array(repeating: id, count: v.count / dimension)
@@ -48,7 +48,7 @@ public struct ExactIndex: RetrievalIndex, @unchecked Sendable {
     public var passageCount: Int { owner.count }
 
     public func search(_ query: [Float], k: Int) -> [RetrievalMatch] {
-        precondition(query.count == dimension)
+        invariant(query.count == dimension)
         let n = owner.count
         guard n > 0, k > 0 else { return [] }
         var scores = [Float](repeating: 0, count: n)

@@ -120,8 +120,8 @@ public final class PrefixTrainer: @unchecked Sendable {
     private func forwardAndBackward(prefix: TrainablePrefix, batch: [TrainingSequence],
                                     gradKeys: FloatBuffer?, gradValues: FloatBuffer?) -> Evaluation {
         let c = model.config
-        precondition(prefix.layers == c.layers && prefix.kvHeads == c.kvHeads && prefix.headDim == c.headDim)
-        precondition(!batch.isEmpty && batch.allSatisfy { !$0.tokens.isEmpty })
+        invariant(prefix.layers == c.layers && prefix.kvHeads == c.kvHeads && prefix.headDim == c.headDim)
+        invariant(!batch.isEmpty && batch.allSatisfy { !$0.tokens.isEmpty })
         let wantGrad = gradKeys != nil
         let p = prefix.length, dim = c.dim, hd = c.headDim, qDim = c.heads * hd, kvDim = c.kvHeads * hd
         let rows = batch.reduce(0) { $0 + $1.tokens.count }
@@ -138,7 +138,7 @@ public final class PrefixTrainer: @unchecked Sendable {
         let ws = workspace(rows: rows)
         let acts = ws.acts, xOut = ws.xOut, xn = ws.xn, proj = ws.proj, hidden = ws.hidden
         for (r, id) in batch.flatMap(\.tokens).enumerated() {
-            precondition(id >= 0 && id < c.vocabSize, "token id \(id) out of range")
+            invariant(id >= 0 && id < c.vocabSize, "token id \(id) out of range")
             (acts[0].xIn.pointer + r * dim).update(from: model.tokenEmbedding.pointer + id * dim, count: dim)
         }
         for (l, w) in model.layers.enumerated() {
@@ -278,14 +278,14 @@ public final class PrefixTrainer: @unchecked Sendable {
             switch batch[part[0].seq].supervision {
             case .nextToken:
                 let targets = part.map { pr -> Int in
-                    guard case let .nextToken(t, _) = batch[pr.seq].supervision else { preconditionFailure("mixed supervision in one batch") }
+                    guard case let .nextToken(t, _) = batch[pr.seq].supervision else { fatalError("mixed supervision in one batch") }
                     return t[pr.t]
                 }
                 loss += Losses.crossEntropy(logits: logits.pointer, vocab: vocab, targets: targets, weights: weights)
             case .distillation:
                 var ids: [[Int]] = [], lps: [[Float]] = []
                 for pr in part {
-                    guard case let .distillation(ti, tl, _) = batch[pr.seq].supervision else { preconditionFailure("mixed supervision in one batch") }
+                    guard case let .distillation(ti, tl, _) = batch[pr.seq].supervision else { fatalError("mixed supervision in one batch") }
                     ids.append(ti[pr.t])
                     lps.append(tl[pr.t])
                 }

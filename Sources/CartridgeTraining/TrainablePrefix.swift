@@ -16,7 +16,7 @@ public final class TrainablePrefix: @unchecked Sendable {
     public let values: FloatBuffer
 
     public init(layers: Int, kvHeads: Int, headDim: Int, length: Int, frozen: Int) {
-        precondition(length > 0 && frozen >= 0 && frozen <= length)
+        invariant(length > 0 && frozen >= 0 && frozen <= length)
         self.layers = layers
         self.kvHeads = kvHeads
         self.headDim = headDim

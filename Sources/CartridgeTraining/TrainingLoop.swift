@@ -60,7 +60,7 @@ public final class TrainingLoop {
     /// Runs steps `firstStep..<steps` (none when there is no training data). A fresh run
     /// (`firstStep == 0`) measures the validation loss and takes a snapshot before its first step.
     public func run(from firstStep: Int = 0, steps: Int) throws -> Result {
-        precondition(firstStep >= 0 && firstStep <= steps)
+        invariant(firstStep >= 0 && firstStep <= steps)
         let gradKeys = FloatBuffer(count: prefix.keys.count), gradValues = FloatBuffer(count: prefix.values.count)
         var result = Result(losses: [])
         if firstStep == 0 {

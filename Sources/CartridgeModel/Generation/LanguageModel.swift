@@ -117,7 +117,7 @@ public final class LanguageModel: @unchecked Sendable {
                               sampling: [SamplingParameters],
                               observe: ((Int, UnsafePointer<Float>) -> Void)? = nil,
                               finished: ((Int, [Int]) -> Bool)? = nil) throws -> [Generation] {
-        precondition(sampling.count == prompts.count)
+        invariant(sampling.count == prompts.count)
         for (s, p) in prompts.enumerated() {
             try model.checkInput(p, cached: caches?[s].count ?? 0, extra: maxTokens, what: "prompt \(s) and up to \(maxTokens) generated tokens")
         }

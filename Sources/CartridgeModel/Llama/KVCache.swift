@@ -46,13 +46,13 @@ public final class KVCache: @unchecked Sendable {
 
     /// Forgets everything after the first `n` slots (for example, to reuse a prompt's cache).
     public func truncate(to n: Int) {
-        precondition(n >= 0 && n <= count)
+        invariant(n >= 0 && n <= count)
         count = n
     }
 
     /// Copies the first `n` slots of `other` into this cache's first slots.
     public func copyPrefix(from other: KVCache, count n: Int) {
-        precondition(n <= other.count)
+        invariant(n <= other.count)
         slots.copy(count: n, from: other.slots)
         count = n
     }

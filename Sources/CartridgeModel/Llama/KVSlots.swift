@@ -1,3 +1,4 @@
+import CartridgeKernels
 /// Keys and values of every layer laid out (layers, kvHeads, slots, headDim), as a KV cache, a
 /// cartridge in memory and a trainable prefix all hold them. Every copy of KV slots between
 /// them goes through `copy(count:from:at:to:)`.
@@ -23,8 +24,8 @@ public struct KVSlots {
     /// Copies `count` slots of every (layer, KV head) from `source`, starting at its slot
     /// `sourceStart`, into this storage's slots `start..<start + count`.
     public func copy(count: Int, from source: KVSlots, at sourceStart: Int = 0, to start: Int = 0) {
-        precondition(source.layers == layers && source.kvHeads == kvHeads && source.headDim == headDim, "KV geometry differs")
-        precondition(count >= 0 && sourceStart >= 0 && start >= 0 && sourceStart + count <= source.slots && start + count <= slots)
+        invariant(source.layers == layers && source.kvHeads == kvHeads && source.headDim == headDim, "KV geometry differs")
+        invariant(count >= 0 && sourceStart >= 0 && start >= 0 && sourceStart + count <= source.slots && start + count <= slots)
         for l in 0..<layers {
             for h in 0..<kvHeads {
                 let from = ((l * kvHeads + h) * source.slots + sourceStart) * headDim

@@ -12,7 +12,7 @@ public final class Linear: @unchecked Sendable {
     public let quantized: QuantizedMatrix?
 
     public init(name: String, weight: FloatBuffer, outFeatures: Int, inFeatures: Int, quantized: QuantizedMatrix? = nil) {
-        precondition(weight.count == outFeatures * inFeatures)
+        invariant(weight.count == outFeatures * inFeatures)
         self.name = name
         self.weight = weight
         self.outFeatures = outFeatures

@@ -66,9 +66,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Several products of the same activations, (n, rows_j) = x (n, cols) W_j^T, in one parallel
     /// pass (one thread hand-off instead of one per matrix).
     public static func multiply(_ jobs: [(QuantizedMatrix, UnsafeMutablePointer<Float>)], x: UnsafePointer<Float>, rows n: Int) {
-        precondition(n <= maxRows && !jobs.isEmpty)
+        invariant(n <= maxRows && !jobs.isEmpty)
         let cols = jobs[0].0.cols, nb = cols / 32
-        precondition(jobs.allSatisfy { $0.0.cols == cols })
+        invariant(jobs.allSatisfy { $0.0.cols == cols })
         // per-block sums of x, for the Q4_1 minimums: (n, nb)
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: n * nb)
         defer { sums.deallocate() }

@@ -78,14 +78,7 @@ public final class Compiler: @unchecked Sendable {
         try lm.model.checkContext(options.chunkMaxTokens + options.maxQuestionTokens + options.maxAnswerTokens,
                                   what: "a self-study window of \(options.chunkMaxTokens) tokens with a question of \(options.maxQuestionTokens) and an answer of \(options.maxAnswerTokens) tokens")
         let name = output.deletingPathExtension().lastPathComponent
-        // the job this work directory belongs to
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        var identity = options
-        identity.steps = 0  // more steps continue the same training: the batch of step s does not depend on the total
-        var job = try encoder.encode(identity)
-        job += Data("|synthesis v\(Self.synthesisVersion)|\(self.identity.fingerprint)|".utf8) + Data(documents.map { "\($0.path):\($0.sha256)" }.joined(separator: ",").utf8)
-        let work = try WorkDirectory(url: workDirectory ?? Self.defaultWorkDirectory(for: output), job: job)
+        let work = try WorkDirectory(url: workDirectory ?? Self.defaultWorkDirectory(for: output), job: try job(documents: documents))
 
         var corpus: [Int] = []
         for (i, d) in documents.enumerated() { corpus += tok.encode((i == 0 ? "" : "\n\n") + d.text, parseSpecial: false) }
@@ -96,36 +89,7 @@ public final class Compiler: @unchecked Sendable {
 
         // ---- data ----
         let synthStart = Date()
-        var train: [TrainingSequence] = [], validation: [TrainingSequence] = []
-        var sampleCount = 0
-        switch options.objective {
-        case .distill:
-            let groups = try synthesize(corpus: corpus, work: work)
-            let valGroups = options.validationFraction > 0 && groups.count >= 2
-                ? max(1, Int((Double(groups.count) * options.validationFraction).rounded())) : 0
-            for (g, group) in groups.enumerated() {
-                let answered = group.filter { !$0.answer.isEmpty }
-                // validation always weighs tokens equally, so its loss compares across weightings
-                if g >= groups.count - valGroups {
-                    validation += answered.map { SelfStudy.studentSequence($0, tokenizer: tok) }
-                } else {
-                    train += answered.map { SelfStudy.studentSequence($0, tokenizer: tok, perConversation: options.lossWeighting == .conversation) }
-                }
-                sampleCount += group.count
-            }
-        case .nextToken:
-            let w = options.nextTokenWindow
-            var windows: [TrainingSequence] = []
-            var i = 0
-            while i + 2 <= corpus.count {
-                windows.append(.nextToken(Array(corpus[i..<min(corpus.count, i + w)])))
-                i += w
-            }
-            let valCount = options.validationFraction > 0 && windows.count >= 2 ? max(1, Int(Double(windows.count) * options.validationFraction)) : 0
-            train = Array(windows.dropLast(valCount))
-            validation = Array(windows.suffix(valCount))
-            sampleCount = windows.count
-        }
+        let (train, validation, sampleCount) = try trainingData(corpus: corpus, work: work)
         let synthesisSeconds = Date().timeIntervalSince(synthStart)
         let trainingTokens = train.reduce(0) { $0 + $1.tokens.count }
         if let longest = (train + validation).map(\.tokens.count).max() {
@@ -200,6 +164,56 @@ public final class Compiler: @unchecked Sendable {
                               steps: options.steps, synthesisSeconds: synthesisSeconds, trainingSeconds: trainingSeconds,
                               totalSeconds: Date().timeIntervalSince(start), losses: losses,
                               validationLossInitial: valInitial, validationLossFinal: valFinal, outputBytes: bytes)
+    }
+
+    /// What this work directory belongs to: every setting but the step count (more steps continue
+    /// the same training: the batch of step s does not depend on the total), the self-study
+    /// version, the model and the documents.
+    func job(documents: [Document]) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var settings = options
+        settings.steps = 0
+        return try encoder.encode(settings) + Data("|synthesis v\(Self.synthesisVersion)|\(identity.fingerprint)|".utf8)
+            + Data(documents.map { "\($0.path):\($0.sha256)" }.joined(separator: ",").utf8)
+    }
+
+    /// The training and validation sequences of the objective, and how many conversations (or
+    /// corpus windows) they come from. Validation is split by window and always weighs tokens
+    /// equally, so its loss compares across weightings.
+    func trainingData(corpus: [Int], work: WorkDirectory) throws -> (train: [TrainingSequence], validation: [TrainingSequence], samples: Int) {
+        let tok = model.tokenizer
+        var train: [TrainingSequence] = [], validation: [TrainingSequence] = []
+        var sampleCount = 0
+        switch options.objective {
+        case .distill:
+            let groups = try synthesize(corpus: corpus, work: work)
+            let valGroups = options.validationFraction > 0 && groups.count >= 2
+                ? max(1, Int((Double(groups.count) * options.validationFraction).rounded())) : 0
+            for (g, group) in groups.enumerated() {
+                let answered = group.filter { !$0.answer.isEmpty }
+                // validation always weighs tokens equally, so its loss compares across weightings
+                if g >= groups.count - valGroups {
+                    validation += answered.map { SelfStudy.studentSequence($0, tokenizer: tok) }
+                } else {
+                    train += answered.map { SelfStudy.studentSequence($0, tokenizer: tok, perConversation: options.lossWeighting == .conversation) }
+                }
+                sampleCount += group.count
+            }
+        case .nextToken:
+            let w = options.nextTokenWindow
+            var windows: [TrainingSequence] = []
+            var i = 0
+            while i + 2 <= corpus.count {
+                windows.append(.nextToken(Array(corpus[i..<min(corpus.count, i + w)])))
+                i += w
+            }
+            let valCount = options.validationFraction > 0 && windows.count >= 2 ? max(1, Int(Double(windows.count) * options.validationFraction)) : 0
+            train = Array(windows.dropLast(valCount))
+            validation = Array(windows.suffix(valCount))
+            sampleCount = windows.count
+        }
+        return (train, validation, sampleCount)
     }
 
     /// Synthesizes the conversation batches not yet in the work directory. A batch is

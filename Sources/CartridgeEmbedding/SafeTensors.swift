@@ -1,10 +1,5 @@
 import CartridgeKernels
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Why a safetensors file could not be read. Every case names the file or tensor at fault.
 public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
@@ -101,13 +96,13 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public let tensors: [String: SafeTensorInfo]
     /// The optional `__metadata__` strings (for example `format: pt`).
     public let metadata: [String: String]
-    private let map: FileMap
+    private let map: MappedFile
     private let dataStart: Int
 
     /// Opens and validates `path`; throws `SafeTensorsError` on any inconsistency.
     public init(path: String) throws {
         self.path = path
-        map = try FileMap(path: path)
+        map = try MappedFile(path: path) { SafeTensorsError.cannotOpen(path: path, reason: $0) }
         let bytes = map.bytes
         guard bytes.count >= 8 else { throw SafeTensorsError.fileTooSmall(path: path, size: bytes.count) }
         let headerLength = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
@@ -235,32 +230,5 @@ public final class SafeTensorsFile: @unchecked Sendable {
         default:
             throw SafeTensorsError.unsupportedConversion(path: path, tensor: name, dtype: info.dtype.rawValue)
         }
-    }
-}
-
-/// A read-only memory map of a whole regular file, unmapped when released.
-final class FileMap: @unchecked Sendable {
-    let bytes: UnsafeRawBufferPointer
-
-    init(path: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw SafeTensorsError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SafeTensorsError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw SafeTensorsError.cannotOpen(path: path, reason: "not a regular file") }
-        let size = Int(st.st_size)
-        if size == 0 {
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            return
-        }
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
-            throw SafeTensorsError.cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
-        }
-        bytes = UnsafeRawBufferPointer(start: base, count: size)
-    }
-
-    deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }
 }

@@ -1,3 +1,4 @@
+import CartridgeKernels
 /// Description of one tensor in a GGUF file.
 public struct GGUFTensorInfo: Sendable {
     public let name: String
@@ -33,7 +34,7 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// Maps and parses the file at `path`.
     public convenience init(path: String) throws {
-        try self.init(path: path, storage: try MappedFile(path: path))
+        try self.init(path: path, storage: try MappedFile(path: path) { GGUFError.cannotOpen(path: path, reason: $0) })
     }
 
     /// Parses a GGUF image held in memory (the bytes are copied); `name` stands for the path in

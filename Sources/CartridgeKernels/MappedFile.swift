@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// A read-only memory map of a whole file, unmapped when released (or a copy of bytes held in
-/// memory, freed when released).
+/// memory, freed when released). The GGUF and safetensors readers both read through it.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
@@ -22,22 +22,23 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: buffer.baseAddress, count: source.count)
     }
 
-    public init(path: String) throws {
+    /// Maps the file at `path`; a failure throws `failure(reason)`, the reader's own typed error.
+    public init(path: String, failure: (_ reason: String) -> Error) throws {
         self.path = path
         mapped = true
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw GGUFError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw failure(String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw GGUFError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw GGUFError.cannotOpen(path: path, reason: "not a regular file") }
+        guard fstat(fd, &st) == 0 else { throw failure(String(cString: strerror(errno))) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw failure("not a regular file") }
         size = Int(st.st_size)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
         }
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
-            throw GGUFError.cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+            throw failure("mmap failed: \(String(cString: strerror(errno)))")
         }
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }

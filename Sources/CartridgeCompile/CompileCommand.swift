@@ -24,8 +24,9 @@ struct CompileCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output .cart file.") var output: String
     @Option(help: "Cartridge KV slots p.") var size: Int?
     @Option(help: "Self-study conversations to synthesize.") var samples: Int?
-    @Option(help: "Conversations per corpus window (decoded together, sharing the window's KV cache).") var perChunk: Int?
-    @Option(help: "Corpus windows whose conversations decode together.") var chunksPerBatch: Int?
+    // Each window option also answers to its earlier name (--per-chunk, --chunks-per-batch, --chunk-min, --chunk-max).
+    @Option(name: [.customLong("per-window"), .customLong("per-chunk")], help: "Conversations per corpus window (decoded together, sharing the window's KV cache).") var perWindow: Int?
+    @Option(name: [.customLong("windows-per-batch"), .customLong("chunks-per-batch")], help: "Corpus windows whose conversations decode together.") var windowsPerBatch: Int?
     @Option(help: "Optimizer steps.") var steps: Int?
     @Option(help: "Passes over the training conversations (sets --steps from the data size).") var epochs: Double?
     @Option(help: "Sequences per optimizer step.") var batchSize: Int?
@@ -33,10 +34,10 @@ struct CompileCommand: ParsableCommand {
     @Option(name: .customLong("loss-weighting"), help: "How a batch's loss weighs answers: token (long answers weigh more) or conversation (each weighs the same).") var lossWeighting: LossWeighting?
     @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: constant or cosine (decays to a tenth of --lr).") var lrSchedule: LearningRateSchedule?
     @Option(help: "Pull toward the initialization: each step also moves the prefix by -lr * anchor * (prefix - init) (default 10; 0: free training).") var anchor: Float?
-    @Option(help: "Random seed (chunks, questions, data order).") var seed: UInt64?
+    @Option(help: "Random seed (windows, questions, data order).") var seed: UInt64?
     @Option(help: "distill (self-study, default) or next-token (raw-corpus baseline).") var objective: String?
-    @Option(help: "Shortest corpus window for self-study, in tokens.") var chunkMin: Int?
-    @Option(help: "Longest corpus window for self-study, in tokens.") var chunkMax: Int?
+    @Option(name: [.customLong("window-min"), .customLong("chunk-min")], help: "Shortest corpus window for self-study, in tokens.") var windowMin: Int?
+    @Option(name: [.customLong("window-max"), .customLong("chunk-max")], help: "Longest corpus window for self-study, in tokens.") var windowMax: Int?
     @Option(help: "Longest synthesized answer, in tokens.") var maxAnswer: Int?
     @Option(help: "Kinds of conversation, comma-separated, taken in turn (default: each of structuring,summarization,question,useCase,creative followed by recite and entity).") var kinds: String?
     @Option(help: "Fraction of conversations held out for validation.") var validation: Double?
@@ -53,8 +54,8 @@ struct CompileCommand: ParsableCommand {
         var o = quick ? CompileOptions.quick : CompileOptions()
         if let v = size { o.size = v }
         if let v = samples { o.samples = v }
-        if let v = perChunk { o.conversationsPerChunk = v }
-        if let v = chunksPerBatch { o.chunksPerBatch = v }
+        if let v = perWindow { o.conversationsPerWindow = v }
+        if let v = windowsPerBatch { o.windowsPerBatch = v }
         if let v = steps { o.steps = v }
         if let v = batchSize { o.batchSize = v }
         if let v = lr { o.learningRate = v }
@@ -66,8 +67,8 @@ struct CompileCommand: ParsableCommand {
             guard let obj = CompileObjective(rawValue: v) else { throw ValidationError("--objective must be distill or next-token") }
             o.objective = obj
         }
-        if let v = chunkMin { o.chunkMinTokens = v }
-        if let v = chunkMax { o.chunkMaxTokens = v }
+        if let v = windowMin { o.windowMinTokens = v }
+        if let v = windowMax { o.windowMaxTokens = v }
         if let v = maxAnswer { o.maxAnswerTokens = v }
         if let v = kinds {
             o.seedKinds = try v.split(separator: ",").map { name in
@@ -147,8 +148,8 @@ struct CompileCommand: ParsableCommand {
 
     /// The command-line flag of a `CompileOptions` property.
     static func flag(for option: String) -> String {
-        let flags = ["conversationsPerChunk": "--per-chunk", "chunksPerBatch": "--chunks-per-batch", "chunkMinTokens": "--chunk-min",
-                     "chunkMaxTokens": "--chunk-max", "maxAnswerTokens": "--max-answer", "seedKinds": "--kinds", "learningRate": "--lr",
+        let flags = ["conversationsPerWindow": "--per-window", "windowsPerBatch": "--windows-per-batch", "windowMinTokens": "--window-min",
+                     "windowMaxTokens": "--window-max", "maxAnswerTokens": "--max-answer", "seedKinds": "--kinds", "learningRate": "--lr",
                      "validationFraction": "--validation", "checkpointEvery": "--checkpoint-every", "batchSize": "--batch-size"]
         return flags[option] ?? (["size", "samples", "steps", "anchor"].contains(option) ? "--\(option)" : "the setting \(option)")
     }

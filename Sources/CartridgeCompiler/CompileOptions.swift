@@ -26,13 +26,13 @@ public struct CompileOptions: Codable, Sendable, Equatable {
     /// Self-study conversations to synthesize.
     public var samples = 512
     /// Conversations per corpus window (they share its KV cache).
-    public var conversationsPerChunk = 16
+    public var conversationsPerWindow = 16
     /// Windows whose conversations decode together in one batch (larger batches use the matrix
     /// units better; the batch is also the unit of resumption).
-    public var chunksPerBatch = 4
+    public var windowsPerBatch = 4
     /// Corpus window lengths in tokens.
-    public var chunkMinTokens = 256
-    public var chunkMaxTokens = 768
+    public var windowMinTokens = 256
+    public var windowMaxTokens = 768
     /// Longest question (agent A) and answer (agent B), in tokens.
     public var maxQuestionTokens = 64
     public var maxAnswerTokens = 160
@@ -76,6 +76,17 @@ public struct CompileOptions: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// The stored names (work directories' job files, cartridges' recipes) keep the names these
+    /// settings had before windows and passages were told apart, so existing work directories resume.
+    enum CodingKeys: String, CodingKey {
+        case size, samples
+        case conversationsPerWindow = "conversationsPerChunk", windowsPerBatch = "chunksPerBatch"
+        case windowMinTokens = "chunkMinTokens", windowMaxTokens = "chunkMaxTokens"
+        case maxQuestionTokens, maxAnswerTokens, seedKinds, questionTemperature, teacherTopK, teacherMass, steps, batchSize
+        case learningRate, learningRateSchedule, anchor, lossWeighting, validationFraction, objective, nextTokenWindow, seed, dtype
+        case checkpointEvery
+    }
+
     /// The most optimizer steps a compile accepts (the defaults take 160).
     public static let maxSteps = 10_000_000
 
@@ -83,9 +94,9 @@ public struct CompileOptions: Codable, Sendable, Equatable {
     public static var quick: CompileOptions {
         var o = CompileOptions()
         o.samples = 64
-        o.conversationsPerChunk = 16
-        o.chunkMinTokens = 192
-        o.chunkMaxTokens = 384
+        o.conversationsPerWindow = 16
+        o.windowMinTokens = 192
+        o.windowMaxTokens = 384
         o.maxAnswerTokens = 96
         o.steps = 24
         o.batchSize = 4
@@ -101,10 +112,10 @@ public struct CompileOptions: Codable, Sendable, Equatable {
         }
         need(size >= 2, "size", "at least 2 (slot 0 is the attention sink)")
         need(samples >= 2 && samples <= 10_000_000, "samples", "in 2...10000000")
-        need(conversationsPerChunk >= 1 && conversationsPerChunk <= 1024, "conversationsPerChunk", "in 1...1024")
-        need(chunksPerBatch >= 1 && chunksPerBatch <= 1024, "chunksPerBatch", "in 1...1024")
-        need(chunkMinTokens >= 16, "chunkMinTokens", "at least 16")
-        need(chunkMaxTokens >= chunkMinTokens, "chunkMaxTokens", "at least the shortest window (\(chunkMinTokens))")
+        need(conversationsPerWindow >= 1 && conversationsPerWindow <= 1024, "conversationsPerWindow", "in 1...1024")
+        need(windowsPerBatch >= 1 && windowsPerBatch <= 1024, "windowsPerBatch", "in 1...1024")
+        need(windowMinTokens >= 16, "windowMinTokens", "at least 16")
+        need(windowMaxTokens >= windowMinTokens, "windowMaxTokens", "at least the shortest window (\(windowMinTokens))")
         need(maxQuestionTokens >= 8, "maxQuestionTokens", "at least 8")
         need(maxAnswerTokens >= 8, "maxAnswerTokens", "at least 8")
         need(!seedKinds.isEmpty, "seedKinds", "at least one kind")

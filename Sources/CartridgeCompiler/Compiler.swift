@@ -75,8 +75,8 @@ public final class Compiler: @unchecked Sendable {
         try lm.model.checkContext(options.size, what: "the cartridge size")
         try lm.model.checkContext(options.size + options.maxQuestionTokens + options.maxAnswerTokens,
                                   what: "a cartridge of \(options.size) slots with a question of \(options.maxQuestionTokens) and an answer of \(options.maxAnswerTokens) tokens")
-        try lm.model.checkContext(options.chunkMaxTokens + options.maxQuestionTokens + options.maxAnswerTokens,
-                                  what: "a self-study window of \(options.chunkMaxTokens) tokens with a question of \(options.maxQuestionTokens) and an answer of \(options.maxAnswerTokens) tokens")
+        try lm.model.checkContext(options.windowMaxTokens + options.maxQuestionTokens + options.maxAnswerTokens,
+                                  what: "a self-study window of \(options.windowMaxTokens) tokens with a question of \(options.maxQuestionTokens) and an answer of \(options.maxAnswerTokens) tokens")
         let name = output.deletingPathExtension().lastPathComponent
         let work = try WorkDirectory(url: workDirectory ?? Self.defaultWorkDirectory(for: output), job: try job(documents: documents))
 
@@ -217,14 +217,14 @@ public final class Compiler: @unchecked Sendable {
     }
 
     /// Synthesizes the conversation batches not yet in the work directory. A batch is
-    /// `chunksPerBatch` windows of `conversationsPerChunk` conversations, decoded together and
+    /// `windowsPerBatch` windows of `conversationsPerWindow` conversations, decoded together and
     /// stored as one line, so a resumed compile decodes exactly the same batches.
     func synthesize(corpus: [Int], work: WorkDirectory) throws -> [[SelfStudySample]] {
-        let per = options.conversationsPerChunk, perBatch = per * options.chunksPerBatch
+        let per = options.conversationsPerWindow, perBatch = per * options.windowsPerBatch
         let windowCount = (options.samples + per - 1) / per
         let batchCount = (options.samples + perBatch - 1) / perBatch
-        let corpusWindows = WindowSampler.windows(tokens: corpus, count: windowCount, minTokens: options.chunkMinTokens,
-                                                   maxTokens: options.chunkMaxTokens, seed: options.seed)
+        let corpusWindows = WindowSampler.windows(tokens: corpus, count: windowCount, minTokens: options.windowMinTokens,
+                                                   maxTokens: options.windowMaxTokens, seed: options.seed)
         var batches = try work.loadGroups(vocabSize: model.config.vocabSize)
         if batches.count > batchCount { batches = Array(batches.prefix(batchCount)) }
         if !batches.isEmpty { logger.info("resuming synthesis: \(batches.count) of \(batchCount) batches already done") }
@@ -233,7 +233,7 @@ public final class Compiler: @unchecked Sendable {
         let progress = Progress("self-study", total: options.samples, unit: "conversations", startingAt: resumed)
         progress.update(resumed)
         for b in batches.count..<batchCount {
-            let windows = (b * options.chunksPerBatch..<min(windowCount, (b + 1) * options.chunksPerBatch)).map { w in
+            let windows = (b * options.windowsPerBatch..<min(windowCount, (b + 1) * options.windowsPerBatch)).map { w in
                 SelfStudy.Window(corpusWindow: corpusWindows[w], index: w, firstIndex: w * per, count: min(per, options.samples - w * per))
             }
             let batch = try study.conversations(windows: windows)
@@ -243,7 +243,7 @@ public final class Compiler: @unchecked Sendable {
         }
         // validation is split by window, so its conversations are about windows training never saw
         var byWindow: [Int: [SelfStudySample]] = [:]
-        for s in batches.joined() { byWindow[s.chunk, default: []].append(s) }
+        for s in batches.joined() { byWindow[s.window, default: []].append(s) }
         return byWindow.keys.sorted().map { byWindow[$0]! }
     }
 }

@@ -8,12 +8,17 @@ import Foundation
 /// at every answer token.
 public struct SelfStudySample: Codable, Sendable, Equatable {
     public var index: Int
-    /// The number of the corpus window the conversation is about (stored as `chunk`).
-    public var chunk: Int
+    /// The number of the corpus window the conversation is about.
+    public var window: Int
     public var kind: SeedKind
     public var question: [Int]
     public var answer: [Int]
     public var teacher: [TeacherTopK]
+
+    /// Stored names: a conversation's window is `chunk` in `samples.jsonl` (its earlier name).
+    enum CodingKeys: String, CodingKey {
+        case index, window = "chunk", kind, question, answer, teacher
+    }
 
     /// What makes a stored conversation unusable for training, or nil.
     func problem(vocabSize: Int) -> String? {
@@ -181,7 +186,7 @@ public struct SelfStudy: Sendable {
         return (0..<count).map { i in
             let (w, j) = owners[i]
             let n = cuts[i] ?? answers[i].count
-            return SelfStudySample(index: w.firstIndex + j, chunk: w.index, kind: kinds[i], question: questions[i],
+            return SelfStudySample(index: w.firstIndex + j, window: w.index, kind: kinds[i], question: questions[i],
                                    answer: Array(answers[i].prefix(n)), teacher: Array(teacher[i].prefix(n)))
         }
     }

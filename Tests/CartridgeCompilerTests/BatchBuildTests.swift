@@ -11,7 +11,7 @@ final class BatchBuildTests: XCTestCase {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         // next-token training on a few windows: the cheapest compile that still runs the real compiler
         p.arguments = ["make", "--no-print-directory", "cartridges", "CARTRIDGES_DIR=\(dir.path)", "CARTRIDGE_COMPILE=\(compiler.path)",
-                       "COMPILE_FLAGS=--objective next-token --size 8 --samples 4 --steps 2 --batch-size 2 --chunk-min 16 --chunk-max 32 --validation 0"]
+                       "COMPILE_FLAGS=--objective next-token --size 8 --samples 4 --steps 2 --batch-size 2 --window-min 16 --window-max 32 --validation 0"]
         p.currentDirectoryURL = TestResources.repository
         let out = Pipe()
         p.standardOutput = out

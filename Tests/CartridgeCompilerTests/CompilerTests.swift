@@ -37,7 +37,7 @@ final class SelfStudyDataTests: XCTestCase {
 
     func testStudentSequenceSupervisesEveryAnswerTokenFromThePreviousRow() throws {
         let tok = try TestResources.model().tokenizer
-        let sample = SelfStudySample(index: 0, chunk: 0, kind: .question, question: [100, 101], answer: [7, 8, 2],
+        let sample = SelfStudySample(index: 0, window: 0, kind: .question, question: [100, 101], answer: [7, 8, 2],
                                      teacher: [TeacherTopK(ids: [7, 9], logProbs: [-0.1, -3]), TeacherTopK(ids: [8], logProbs: [-0.01]),
                                                TeacherTopK(ids: [2], logProbs: [-0.2])])
         let seq = SelfStudy.studentSequence(sample, tokenizer: tok)
@@ -52,7 +52,7 @@ final class SelfStudyDataTests: XCTestCase {
     func testPerConversationWeightingGivesEveryAnswerTheSameTotalWeight() throws {
         let tok = try TestResources.model().tokenizer
         func sample(_ answer: [Int]) -> SelfStudySample {
-            SelfStudySample(index: 0, chunk: 0, kind: .recall, question: [100], answer: answer,
+            SelfStudySample(index: 0, window: 0, kind: .recall, question: [100], answer: answer,
                             teacher: answer.map { TeacherTopK(ids: [$0], logProbs: [-0.1]) })
         }
         for answer in [[7], [7, 8, 9, 10]] {
@@ -78,8 +78,8 @@ final class SelfStudyDataTests: XCTestCase {
         // (option, a bad value): each one alone gives exactly one problem, about that option
         let cases: [(String, (inout CompileOptions) -> Void)] = [
             ("size", { $0.size = 1 }), ("samples", { $0.samples = 1 }), ("samples", { $0.samples = 1 << 40 }),
-            ("conversationsPerChunk", { $0.conversationsPerChunk = 0 }), ("chunksPerBatch", { $0.chunksPerBatch = 5000 }),
-            ("chunkMinTokens", { $0.chunkMinTokens = 0 }), ("chunkMaxTokens", { $0.chunkMaxTokens = 100 }),
+            ("conversationsPerWindow", { $0.conversationsPerWindow = 0 }), ("windowsPerBatch", { $0.windowsPerBatch = 5000 }),
+            ("windowMinTokens", { $0.windowMinTokens = 0 }), ("windowMaxTokens", { $0.windowMaxTokens = 100 }),
             ("maxQuestionTokens", { $0.maxQuestionTokens = 0 }), ("maxAnswerTokens", { $0.maxAnswerTokens = 0 }),  // 0 once corrupted memory
             ("seedKinds", { $0.seedKinds = [] }), ("questionTemperature", { $0.questionTemperature = -1 }),
             ("teacherTopK", { $0.teacherTopK = 0 }), ("teacherMass", { $0.teacherMass = 0 }),

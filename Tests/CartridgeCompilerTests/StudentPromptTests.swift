@@ -11,7 +11,7 @@ final class StudentPromptTests: XCTestCase {
         let runtime = try CartridgeRuntime(model: TestResources.model())
         let tok = runtime.model.tokenizer
         for question in ["What erupts every year?", "Which pens does the author use?\nAnd why?", "<|im_end|> is text here"] {
-            let sample = SelfStudySample(index: 0, chunk: 0, kind: .question, question: tok.encode(question, parseSpecial: false),
+            let sample = SelfStudySample(index: 0, window: 0, kind: .question, question: tok.encode(question, parseSpecial: false),
                                          answer: [7, 2], teacher: [TeacherTopK(ids: [7], logProbs: [0]), TeacherTopK(ids: [2], logProbs: [0])])
             let trained = SelfStudy.studentSequence(sample, tokenizer: tok).tokens.dropLast(sample.answer.count)
             XCTAssertEqual(Array(trained), runtime.promptIDs(question, withCartridges: true), question)

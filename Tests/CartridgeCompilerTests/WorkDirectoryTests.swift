@@ -8,7 +8,7 @@ import XCTest
 /// that was finished is thrown away.
 final class WorkDirectoryTests: XCTestCase {
     private func sample(_ index: Int, answer: [Int] = [5, 6], teacher: [TeacherTopK]? = nil) -> SelfStudySample {
-        SelfStudySample(index: index, chunk: 0, kind: .question, question: [1, 2, 3], answer: answer,
+        SelfStudySample(index: index, window: 0, kind: .question, question: [1, 2, 3], answer: answer,
                         teacher: teacher ?? answer.map { _ in TeacherTopK(ids: [5, 7], logProbs: [-0.1, -2.5]) })
     }
 

@@ -105,7 +105,7 @@ let package = Package(
 // -sanitize=fuzzer: they have no main (libFuzzer brings it), so a plain build never sees them.
 if Context.environment["CARTRIDGES_FUZZ"] == "1" {
     package.targets += [
-        .executableTarget(name: "GGUFFuzzer", dependencies: ["CartridgeModel", .product(name: "Crypto", package: "swift-crypto")],
+        .executableTarget(name: "GGUFFuzzer", dependencies: ["CartridgeModel"],
                           path: "Fuzz/GGUFFuzzer"),
         .executableTarget(name: "CartFuzzer", dependencies: ["CartridgeFormat", .product(name: "Crypto", package: "swift-crypto")],
                           path: "Fuzz/CartFuzzer"),

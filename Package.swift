@@ -84,7 +84,7 @@ let package = Package(
                           path: "Examples/RuntimeExample", swiftSettings: fast),
         .executableTarget(name: "CartridgeCLI",
                           dependencies: ["CartridgeKernels", "CartridgeModel", "CartridgeTraining", "CartridgeFormat", "CartridgeEmbedding",
-                                         "CartridgeCorpus", "CartridgeRuntime", "CartridgeEvaluation",
+                                         "CartridgeCorpus", "CartridgeRuntime", "CartridgeEvaluation", "CartridgeRegistry",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: fast),

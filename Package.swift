@@ -94,6 +94,8 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fast),
         // The real model, the reference folder and the skip-or-fail rule, shared by the test targets.
+        // A tiny llama GGUF built in memory, for the mutation test and the GGUF fuzzer's seed.
+        .target(name: "CartridgeFixtures", dependencies: ["CartridgeModel"], path: "Tests/CartridgeFixtures"),
         .target(name: "CartridgeTestSupport", dependencies: ["CartridgeModel"], path: "Tests/CartridgeTestSupport"),
         .testTarget(name: "CartridgeKernelsTests", dependencies: ["CartridgeTestSupport", "CartridgeKernels"]),
         .testTarget(name: "CartridgeTrainingTests", dependencies: ["CartridgeTestSupport", "CartridgeTraining", "CartridgeModel", "CartridgeKernels", "CartridgeEvaluation"]),
@@ -103,7 +105,7 @@ let package = Package(
         .testTarget(name: "CartridgeCompilerTests", dependencies: ["CartridgeTestSupport", "CartridgeCompiler", "CartridgeRuntime", "CartridgeModel", "CartridgeTraining", "CartridgeFormat", "CartridgeKernels"]),
         .testTarget(name: "CartridgeRuntimeTests", dependencies: ["CartridgeTestSupport", "CartridgeRuntime", "CartridgeCorpus", "CartridgeEvaluation",
                                                                 "CartridgeFormat", "CartridgeModel", "CartridgeKernels"]),
-        .testTarget(name: "CartridgeModelTests", dependencies: ["CartridgeTestSupport", "CartridgeModel", "CartridgeKernels"],
+        .testTarget(name: "CartridgeModelTests", dependencies: ["CartridgeTestSupport", "CartridgeFixtures", "CartridgeModel", "CartridgeKernels"],
                     resources: [.copy("Fixtures")]),
     ]
 )
@@ -112,7 +114,7 @@ let package = Package(
 // -sanitize=fuzzer: they have no main (libFuzzer brings it), so a plain build never sees them.
 if Context.environment["CARTRIDGES_FUZZ"] == "1" {
     package.targets += [
-        .executableTarget(name: "GGUFFuzzer", dependencies: ["CartridgeModel"],
+        .executableTarget(name: "GGUFFuzzer", dependencies: ["CartridgeModel", "CartridgeFixtures"],
                           path: "Fuzz/GGUFFuzzer"),
         .executableTarget(name: "CartFuzzer", dependencies: ["CartridgeFormat", .product(name: "Crypto", package: "swift-crypto")],
                           path: "Fuzz/CartFuzzer"),

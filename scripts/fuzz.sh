@@ -12,8 +12,10 @@ swift build --scratch-path .build-fuzz -c debug --sanitize=fuzzer -Xswiftc -sani
 swift build --scratch-path .build-fuzz -c debug --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address --product CartFuzzer
 BIN=.build-fuzz/debug
 mkdir -p "$OUT/gguf-corpus" "$OUT/cart-corpus" .build-fuzz/findings
-# seeds: the gguf-py fixture, a tiny llama model, and a small cartridge written by the target itself
-cp Tests/CartridgeModelTests/Fixtures/types.gguf Fuzz/corpus/gguf/* "$OUT/gguf-corpus/"
+# seeds: the gguf-py fixture, and a tiny llama model and a small cartridge that the targets write themselves
+cp Tests/CartridgeModelTests/Fixtures/types.gguf "$OUT/gguf-corpus/"
+CARTRIDGES_FUZZ_SEED="$OUT/gguf-corpus/tiny-llama.gguf" "$BIN/GGUFFuzzer" -runs=0 >/dev/null 2>&1 || true
+test -s "$OUT/gguf-corpus/tiny-llama.gguf" || { echo "fuzz.sh: the GGUF seed was not written" >&2; exit 1; }
 CARTRIDGES_FUZZ_SEED="$OUT/cart-corpus/seed.cart" "$BIN/CartFuzzer" -runs=0 >/dev/null 2>&1 || true
 test -s "$OUT/cart-corpus/seed.cart" || { echo "fuzz.sh: the .cart seed was not written" >&2; exit 1; }
 for target in GGUFFuzzer:gguf CartFuzzer:cart; do

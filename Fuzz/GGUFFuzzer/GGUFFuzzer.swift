@@ -1,6 +1,16 @@
 // libFuzzer target for the GGUF reader and the model loader (built by scripts/fuzz.sh only).
 // Every input must parse, or fail with an error; a crash, a sanitizer report or a hang is a finding.
+import CartridgeFixtures
 import CartridgeModel
+import Foundation
+
+/// `CARTRIDGES_FUZZ_SEED=FILE`: writes the tiny llama GGUF of the mutation test to FILE (a seed) and exits.
+@_cdecl("LLVMFuzzerInitialize")
+public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
+    guard let path = ProcessInfo.processInfo.environment["CARTRIDGES_FUZZ_SEED"] else { return 0 }
+    do { try Data(TinyLlamaGGUF().bytes).write(to: URL(fileURLWithPath: path)) } catch { fatalError("cannot write the seed \(path): \(error)") }
+    exit(0)
+}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import CartridgeFormat
 import CartridgeKernels
-import CartridgeModel
 import CartridgeRegistry
+import CartridgeRuntime
 import Foundation
 
 /// `cartridge registry ...`: named, versioned cartridges with aliases (see `CartridgeRegistry`).
@@ -26,7 +26,7 @@ struct RegistryCommand: ParsableCommand {
     /// Pushes verify the file against the frozen model they will serve with.
     static func modelIdentity(_ options: ModelOptions) throws -> ModelIdentity {
         let lm = try options.load()
-        return ModelIdentity(name: lm.config.name, fingerprint: try registryCall { try ModelFingerprint.fingerprint(of: lm) })
+        return try registryCall { try CartridgeRuntime(model: lm).identity }
     }
 
     static func versionJSON(_ v: CartridgeVersion) -> [String: Any] {

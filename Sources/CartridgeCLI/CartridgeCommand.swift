@@ -11,7 +11,8 @@ struct CartridgeCommand: ParsableCommand {
         commandName: "cartridge",
         abstract: "Run the frozen model, and build and use cartridges (trained KV-cache prefixes).",
         subcommands: [TokenizeCommand.self, LogitsCommand.self, GenerateCommand.self, TrainTraceCommand.self,
-                      InitCommand.self, AskCommand.self, EvalCommand.self, InspectCommand.self, EmbedCommand.self, PlotCommand.self, RegistryCommand.self])
+                      InitCommand.self, AskCommand.self, EvalCommand.self, InspectCommand.self, EmbedCommand.self, PlotCommand.self, RegistryCommand.self,
+                      ServeCommand.self])
 }
 
 /// Options every model-using subcommand takes.

@@ -29,18 +29,6 @@ struct RegistryCommand: ParsableCommand {
         return try registryCall { try CartridgeRuntime(model: lm).identity }
     }
 
-    static func versionJSON(_ v: CartridgeVersion) -> [String: Any] {
-        ["name": v.name, "version": v.version, "sha256": v.sha256, "parent": v.parent as Any? ?? NSNull(),
-         "created": Int(v.createdAt.timeIntervalSince1970), "bytes": v.bytes]
-    }
-
-    static func targetJSON(_ t: AliasTarget) -> Any {
-        switch t {
-        case let .version(v): return ["version": v]
-        case let .split(shares): return ["split": shares.map { ["version": $0.version, "weight": $0.weight] }]
-        }
-    }
-
     struct Push: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add FILE.cart as the next version of NAME; prints {\"name\",\"version\",\"sha256\"}.")
         @OptionGroup var location: Location
@@ -89,7 +77,7 @@ struct RegistryCommand: ParsableCommand {
             if json {
                 try printJSON(rows.map { name, versions, aliases in
                     ["name": name, "versions": versions.count, "newest": versions.last!.version,
-                     "aliases": Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, RegistryCommand.targetJSON($0.target)) })] as [String: Any]
+                     "aliases": Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, RegistryJSON.target($0.target)) })] as [String: Any]
                 })
             } else {
                 for (name, versions, aliases) in rows {
@@ -110,9 +98,7 @@ struct RegistryCommand: ParsableCommand {
             let registry = try location.open()
             let (versions, aliases) = try registryCall { (try registry.versions(of: name), try registry.aliases(of: name)) }
             if json {
-                try printJSON(["name": name, "versions": versions.map(RegistryCommand.versionJSON),
-                               "aliases": aliases.map { ["alias": $0.alias, "target": RegistryCommand.targetJSON($0.target),
-                                                         "updated": Int($0.updatedAt.timeIntervalSince1970)] as [String: Any] }])
+                try printJSON(RegistryJSON.cartridge(name, versions: versions, aliases: aliases))
             } else {
                 for v in versions { print("\(name)@\(v.version)  \(v.sha256)  \(v.bytes) bytes  parent \(v.parent.map(String.init) ?? "-")") }
                 for a in aliases { print("\(name):\(a.alias) -> \(a.target)") }
@@ -137,7 +123,7 @@ struct RegistryCommand: ParsableCommand {
             }
             let registry = try location.open()
             try registryCall { try registry.setAlias(alias, of: name, to: target) }
-            try printJSON(["name": name, "alias": alias, "target": RegistryCommand.targetJSON(target)])
+            try printJSON(["name": name, "alias": alias, "target": RegistryJSON.target(target)])
         }
     }
 
@@ -150,7 +136,7 @@ struct RegistryCommand: ParsableCommand {
         func run() throws {
             let registry = try location.open()
             let target = try registryCall { try registry.rollback(alias: alias, of: name) }
-            try printJSON(["name": name, "alias": alias, "target": RegistryCommand.targetJSON(target)])
+            try printJSON(["name": name, "alias": alias, "target": RegistryJSON.target(target)])
         }
     }
 

@@ -91,6 +91,26 @@ public final class CartridgeRuntime: @unchecked Sendable {
                        : model.chatIDs([ChatMessage(.user, question)])
     }
 
+    /// The prompt of a whole chat, each turn `<|im_start|>role\n{content}<|im_end|>\n` with its
+    /// framing as special tokens and its content as plain text (special-token names a user writes
+    /// stay text), then the assistant's opening. With cartridges no system prompt is added (they
+    /// stand in for it), so one user message gives exactly `StudentPrompt`'s ids; without, the
+    /// model's default system prompt comes first unless the chat starts with its own.
+    public func promptIDs(_ messages: [ChatMessage], withCartridges: Bool) -> [Int] {
+        let tokenizer = model.tokenizer
+        var turns = messages
+        if !withCartridges, messages.first?.role != .system, let system = model.template.defaultSystemPrompt {
+            turns.insert(ChatMessage(.system, system), at: 0)
+        }
+        var ids: [Int] = []
+        for m in turns {
+            ids += tokenizer.encode("<|im_start|>\(m.role.rawValue)\n", parseSpecial: true)
+            ids += tokenizer.encode(m.content, parseSpecial: false)
+            ids += tokenizer.encode("<|im_end|>\n", parseSpecial: true)
+        }
+        return ids + tokenizer.encode("<|im_start|>assistant\n", parseSpecial: true)
+    }
+
     /// Answers a question with the given cartridges in front (none: the plain model, with its
     /// default system prompt). `onToken` receives each id and the newly completed text.
     public func answer(_ question: String, with cartridges: [LoadedCartridge], maxTokens: Int = 256,

@@ -1,0 +1,44 @@
+import CartridgeFormat
+import CartridgeRegistry
+import CartridgeRuntime
+import Foundation
+
+/// `"cartridges": "auto"`: the registry's names whose retrieval vectors best match the question.
+/// The index covers each name's preferred version (its `stable` alias, else its newest) and is
+/// rebuilt when that set of versions changes, so pushes and alias moves reach it at once.
+final class AutoRouter: @unchecked Sendable {
+    private let runtime: CartridgeRuntime
+    private let registry: any CartridgeRegistry
+    private var index: ExactIndex?
+    private var indexed: [CartridgeVersion] = []
+    private let lock = NSLock()
+
+    init(runtime: CartridgeRuntime, registry: any CartridgeRegistry) {
+        self.runtime = runtime
+        self.registry = registry
+    }
+
+    /// The `top` best versions for `query`, best first.
+    func route(_ query: String, top: Int) throws -> [CartridgeVersion] {
+        let embedder = try runtime.embedder()
+        let current = try registry.names().map { try registry.resolve(CartridgeReference(name: $0), stickyKey: nil) }
+        lock.lock()
+        defer { lock.unlock() }
+        if index == nil || current != indexed {
+            var fresh = ExactIndex(dimension: embedder.dimension)
+            var kept: [CartridgeVersion] = []
+            for v in current {
+                guard let summary = try? CartFile.readSummary(from: registry.file(of: v), expectedModel: runtime.identity),
+                      summary.metadata.embeddingDimension == embedder.dimension, !summary.retrievalVectors.isEmpty else { continue }
+                _ = fresh.add(vectors: summary.retrievalVectors)
+                kept.append(v)
+            }
+            index = fresh
+            indexed = current
+            keptVersions = kept
+        }
+        return index!.search(embedder.embed(query), k: top).map { keptVersions[$0.cartridge] }
+    }
+
+    private var keptVersions: [CartridgeVersion] = []
+}

@@ -103,7 +103,8 @@ let package = Package(
                           swiftSettings: fast),
         .executableTarget(name: "CartridgeBench",
                           dependencies: ["CartridgeKernels", "CartridgeModel", "CartridgeTraining", "CartridgeFormat", "CartridgeCorpus",
-                                         "CartridgeRuntime",
+                                         "CartridgeRuntime", "CartridgeRegistry", "CartridgeServer",
+                                         .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fast),
         // The real model, the reference folder and the skip-or-fail rule, shared by the test targets.

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cartridge-bench",
         abstract: "Benchmarks (not tests): speed figures with anchors measured in the same run.",
-        subcommands: [InferenceBench.self, TrainBench.self, RuntimeBench.self, SgemmBench.self])
+        subcommands: [InferenceBench.self, TrainBench.self, RuntimeBench.self, ServeBench.self, BatchStepBench.self, SgemmBench.self])
 }
 
 /// Peak resident memory of this process so far, in bytes.

@@ -26,18 +26,12 @@ struct RuntimeBench: ParsableCommand {
         let sentence = "The lighthouse keeper wrote down the tides, the ships and the weather of every night in a red notebook. "
         let text = String(repeating: sentence, count: corpus / 18 + 10)
         let corpusIDs = Array(lm.tokenizer.encode("<|im_start|>system\n", parseSpecial: true) + lm.tokenizer.encode(text, parseSpecial: false)).prefix(corpus)
-        let (keys, values) = CartridgeBuilder.kvTensors(model: lm.model, ids: Array(corpusIDs.prefix(slots)))
-        let dim = 384
-        let vectors = (0..<8).flatMap { _ in randomUnitVector(dim) }
-        let chunks = (0..<8).map { _ in RetrievalPassage(source: 0, start: 0, end: 0, preview: "") }
-        let meta = CartridgeBuilder.metadata(name: "bench", model: lm, identity: rt.identity, length: slots, frozen: 1, dtype: .f16,
-                                             documents: [DocumentIngest.document(data: Data(text.utf8), path: "bench.txt")!],
-                                             chunks: chunks, embeddingDimension: dim, recipe: [:], results: [:])
+        let cartridge = benchCartridge(rt, ids: Array(corpusIDs.prefix(slots)), text: text, name: "bench")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cartridges-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("bench.cart")
-        try CartFile.write(Cartridge(metadata: meta, keys: keys, values: values, retrievalVectors: vectors), to: url)
+        try CartFile.write(cartridge, to: url)
         let fileBytes = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
 
         // load time (read, verify, decompress, widen to f32)
@@ -49,6 +43,7 @@ struct RuntimeBench: ParsableCommand {
         result["memory_ratio"] = Double(corpus) / Double(slots)
 
         // retrieval over synthetic cartridges, one vector each
+        let dim = 384
         for n in [1_000, 100_000] {
             var index = ExactIndex(dimension: dim)
             var all = [Float]()
@@ -100,6 +95,19 @@ struct RuntimeBench: ParsableCommand {
             for k in result.keys.sorted() { print("\(k): \(result[k]!)") }
         }
     }
+}
+
+/// An untrained cartridge of `ids` (the model's KV of them) with 8 random retrieval vectors.
+func benchCartridge(_ rt: CartridgeRuntime, ids: [Int], text: String, name: String) -> Cartridge {
+    let lm = rt.model
+    let (keys, values) = CartridgeBuilder.kvTensors(model: lm.model, ids: ids)
+    let dim = 384
+    let vectors = (0..<8).flatMap { _ in randomUnitVector(dim) }
+    let chunks = (0..<8).map { _ in RetrievalPassage(source: 0, start: 0, end: 0, preview: "") }
+    let meta = CartridgeBuilder.metadata(name: name, model: lm, identity: rt.identity, length: ids.count, frozen: 1, dtype: .f16,
+                                         documents: [DocumentIngest.document(data: Data(text.utf8), path: "\(name).txt")!],
+                                         chunks: chunks, embeddingDimension: dim, recipe: [:], results: [:])
+    return Cartridge(metadata: meta, keys: keys, values: values, retrievalVectors: vectors)
 }
 
 func randomUnitVector(_ n: Int) -> [Float] {

@@ -32,6 +32,25 @@ final class ForwardConsistencyTests: XCTestCase {
         }
     }
 
+    func testABatchedDecodingStepGivesEachSequenceTheBitsItGetsAlone() throws {
+        // the server's promise: a request answers the same whoever shares its decoding steps
+        let lm = try TestResources.model()
+        let prompts = (0..<11).map { lm.tokenizer.encode("Sequence \($0) of the batch talks about topic number \($0 * 7).", parseSpecial: false) }
+        let caches = prompts.map { p in lm.model.makeCache(capacity: p.count + 1) }
+        for (p, c) in zip(prompts, caches) { _ = lm.prefill(p, cache: c) }
+        let next = prompts.indices.map { [($0 * 97) % 1000 + 10] }
+        let alone = zip(next, caches).map { t, c in
+            defer { c.truncate(to: c.count - 1) }
+            let logits = lm.model.forward(tokens: [t], caches: [c])
+            return withExtendedLifetime(logits) { Array(UnsafeBufferPointer(start: logits.pointer, count: lm.config.vocabSize)) }
+        }
+        let batched = lm.model.forward(tokens: next, caches: caches)  // 11 rows: two four-row passes and three single rows
+        for s in prompts.indices {
+            XCTAssertTrue(alone[s].elementsEqual(UnsafeBufferPointer(start: batched.pointer + s * lm.config.vocabSize, count: lm.config.vocabSize)),
+                          "sequence \(s) differs when decoded in a batch of \(prompts.count)")
+        }
+    }
+
     func testBatchGenerationMatchesSingleGeneration() throws {
         let lm = try TestResources.model()
         let prompts = ["What is 2+2?", "Name a color."].map { lm.chatIDs([ChatMessage(.user, $0)]) }

@@ -20,7 +20,7 @@ endif
 
 BIN := .build/release
 
-.PHONY: setup build test demo bench cartridges quality clean fuzz
+.PHONY: setup build test demo bench cartridges quality clean fuzz openai-check
 
 setup:
 	@scripts/setup.sh
@@ -31,6 +31,10 @@ build: setup
 test: setup
 	$(SWIFT) build $(TEST_FLAGS)
 	CARTRIDGES_REQUIRE_MODEL=1 $(SWIFT) test $(TEST_FLAGS)
+
+# The official `openai` Python client (from PyPI, in a throwaway venv) against `cartridge serve`.
+openai-check: build
+	@scripts/openai-check.sh
 
 # The demo: compile the demo corpus (quick settings), then ask about it with and without the cartridge.
 DEMO := cartridges/cart-format

@@ -55,3 +55,22 @@ PY
 
 echo "== runtime: cartridge load, retrieval, decoding after a 512-slot cartridge vs a 4,096-token corpus in context"
 $BIN/cartridge-bench runtime --json | tee "$OUT/runtime.json"
+
+echo "== serving: one batched decoding step per batch size, short-prompt prefill"
+$BIN/cartridge-bench batch | tee "$OUT/batch.txt"
+
+echo "== serving: cartridge serve under load over loopback (8 cartridges of 128 slots, 1,024-token documents, 32 tokens per answer)"
+$BIN/cartridge-bench serve --json 2>/dev/null | tee "$OUT/serve.txt"
+python3 - "$OUT/serve.txt" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+one, eight = r["cartridge_1"]["tok_s"], r["cartridge_8"]["tok_s"]
+print(f"8 clients vs 1 (cartridges): {eight / one:.2f}x tokens/s (target 3x)")
+for c in (1, 8, 32):
+    k = f"_{c}"
+    if "cartridge" + k in r:
+        print(f"{c:>2} clients: cartridges {r['cartridge' + k]['tok_s']:.1f} tok/s vs documents in context {r['in-context' + k]['tok_s']:.1f}"
+              f" ({r['cartridge' + k]['tok_s'] / r['in-context' + k]['tok_s']:.1f}x)")
+rss = r["rss_mib"]
+print(f"RSS over {len(rss) * 100} requests: {rss[0]:.0f} -> {rss[-1]:.0f} MiB (max {max(rss):.0f}); errors {r['rss_errors']}")
+PY

@@ -39,8 +39,9 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
     static let forbidden = APIError(status: .forbidden, message: "this route needs the admin token",
                                     type: "permission_error", code: "admin_token_required")
 
-    static func tooLarge(limit: Int) -> APIError {
-        APIError(status: .contentTooLarge, message: "the request body is larger than the limit of \(limit) bytes",
+    /// 413; `limit` nil when the server did not say which limit.
+    static func tooLarge(limit: Int?) -> APIError {
+        APIError(status: .contentTooLarge, message: "the request body is larger than the limit" + (limit.map { " of \($0) bytes" } ?? ""),
                  type: "invalid_request_error", code: "request_too_large")
     }
 

@@ -25,7 +25,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case let e as HTTPError:
             switch e.status {
             case .notFound: return .notFound("no route \(request.method) \(request.uri.path)", code: "unknown_route")
-            case .contentTooLarge: return .tooLarge(limit: -1)
+            case .contentTooLarge: return .tooLarge(limit: nil)
             case .methodNotAllowed:
                 return APIError(status: .methodNotAllowed, message: "\(request.method) is not allowed on \(request.uri.path)",
                                 type: "invalid_request_error", code: "method_not_allowed")

@@ -105,14 +105,23 @@ final class ServerErrorTests: XCTestCase {
     func testAFullQueueGets503() async throws {
         let s = try await TestServer.start { $0.maxBatch = 1; $0.maxQueue = 0 }
         defer { Task { await s.stop() } }
-        let long = Task { try await s.chat("Write a long story about volcanoes.", maxTokens: 300) }
+        // a stream holds the only batch slot; once its first token arrived, one more request is refused
         var refused: TestServer.Reply?
-        for _ in 0..<50 {  // until the long one holds the only slot
-            let r = try await s.chat("hi", maxTokens: 1)
-            if r.status == 503 { refused = r; break }
-            try await Task.sleep(for: .milliseconds(20))
+        _ = try await s.stream(["model": s.server.baseModelID, "messages": [["role": "user", "content": "Write a long story."]],
+                                "max_tokens": 2000, "temperature": 0, "stream": true]) { event in
+            guard event.contains("\"content\":\"") && !event.contains("\"content\":\"\"") else { return true }
+            refused = try await s.chat("hi", maxTokens: 1)
+            return false
         }
         assertError(try XCTUnwrap(refused), 503, code: "queue_full")
-        assertStatus(try await long.value, 200)
+        // the slot frees when the stream's client leaves
+        let start = ContinuousClock.now
+        var after = try await s.chat("hi", maxTokens: 1)
+        while after.status == 503 && ContinuousClock.now - start < .seconds(5) {
+            try await Task.sleep(for: .milliseconds(20))
+            after = try await s.chat("hi", maxTokens: 1)
+        }
+        assertStatus(after, 200)
     }
+
 }

@@ -20,20 +20,31 @@ public final class Linear: @unchecked Sendable {
         self.quantized = quantized
     }
 
+    /// Rows up to which a prompt's products use the quantized blocks; beyond, sgemm on the f32
+    /// weights (what the reference checks were measured on). Batched decoding, one row per
+    /// sequence, uses the quantized blocks up to `QuantizedMatrix.maxRows` rows, so each
+    /// sequence's row gets the same bits whatever the batch.
+    public static let quantizedPromptRows = 4
+
+    static func useQuantized(rows: Int, decoding: Bool) -> Bool {
+        rows <= (decoding ? QuantizedMatrix.maxRows : quantizedPromptRows)
+    }
+
     /// Several maps of the same input: out_j (rows, outFeatures_j) = x (rows, inFeatures) W_j^T.
-    /// For a few rows the quantized products share one parallel pass.
-    public static func forward(_ maps: [(Linear, UnsafeMutablePointer<Float>)], x: UnsafePointer<Float>, rows: Int) {
+    /// For a few rows the quantized products share one parallel pass. `decoding`: every row is
+    /// one sequence's next token.
+    public static func forward(_ maps: [(Linear, UnsafeMutablePointer<Float>)], x: UnsafePointer<Float>, rows: Int, decoding: Bool = false) {
         let quantized = maps.compactMap { m in m.0.quantized.map { ($0, m.1) } }
-        if rows <= QuantizedMatrix.maxRows && quantized.count == maps.count {
+        if useQuantized(rows: rows, decoding: decoding) && quantized.count == maps.count {
             QuantizedMatrix.multiply(quantized, x: x, rows: rows)
         } else {
-            for (linear, out) in maps { linear.forward(out: out, x: x, rows: rows) }
+            for (linear, out) in maps { linear.forward(out: out, x: x, rows: rows, decoding: decoding) }
         }
     }
 
     /// out (rows, outFeatures) = x (rows, inFeatures) W^T
-    public func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, rows: Int) {
-        if rows <= QuantizedMatrix.maxRows, let q = quantized {
+    public func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, rows: Int, decoding: Bool = false) {
+        if Self.useQuantized(rows: rows, decoding: decoding), let q = quantized {
             q.multiply(out: out, x: x, rows: rows)
         } else {
             BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,

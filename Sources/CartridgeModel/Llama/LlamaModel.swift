@@ -83,6 +83,7 @@ public final class LlamaModel: @unchecked Sendable {
         let up = FloatBuffer(count: rows * c.ffnDim)    // (R, ffn)
         let maxKeys = zip(tokens, caches).map { $0.count + $1.count }.max()!
         let maxLen = tokens.map(\.count).max()!
+        let decoding = maxLen == 1  // one new token per sequence
         let scores = FloatBuffer(count: maxLen * maxKeys)  // (T_s, keys) of one head
 
         for (r, id) in tokens.joined().enumerated() {
@@ -94,7 +95,7 @@ public final class LlamaModel: @unchecked Sendable {
             residual?(l, x.pointer)
             // attention block
             RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
-            Linear.forward([(w.wq, q.pointer), (w.wk, k.pointer), (w.wv, v.pointer)], x: xn.pointer, rows: rows)
+            Linear.forward([(w.wq, q.pointer), (w.wk, k.pointer), (w.wv, v.pointer)], x: xn.pointer, rows: rows, decoding: decoding)
             RoPE.forward(q.pointer, table: rope, heads: c.heads, stride: qDim)
             RoPE.forward(k.pointer, table: rope, heads: c.kvHeads, stride: kvDim)
             // Each sequence appends its keys and values and attends over its own cache. When every
@@ -114,7 +115,7 @@ public final class LlamaModel: @unchecked Sendable {
                                   queries: n, past: past, heads: c.heads, headDim: hd)
             }
             if caches.count > 1 && maxLen <= Attention.smallQueries {
-                ParallelFor.shared.run(caches.count, keepWarm: rows <= QuantizedMatrix.maxRows) { s in
+                ParallelFor.shared.run(caches.count, keepWarm: Linear.useQuantized(rows: rows, decoding: decoding)) { s in
                     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: maxLen * maxKeys)
                     defer { scratch.deallocate() }
                     attend(s, scratch)
@@ -122,13 +123,13 @@ public final class LlamaModel: @unchecked Sendable {
             } else {
                 for s in caches.indices { attend(s, scores.pointer) }
             }
-            w.wo.forward(out: proj.pointer, x: att.pointer, rows: rows)
+            w.wo.forward(out: proj.pointer, x: att.pointer, rows: rows, decoding: decoding)
             Vector.add(proj.pointer, into: x.pointer, rows * dim)
             // MLP block
             RMSNorm.forward(out: xn.pointer, rstd: nil, x: x.pointer, weight: w.ffnNorm.pointer, rows: rows, dim: dim, eps: c.rmsEps)
-            Linear.forward([(w.wGate, gate.pointer), (w.wUp, up.pointer)], x: xn.pointer, rows: rows)
+            Linear.forward([(w.wGate, gate.pointer), (w.wUp, up.pointer)], x: xn.pointer, rows: rows, decoding: decoding)
             SwiGLU.forward(out: gate.pointer, gate: gate.pointer, up: up.pointer, count: rows * c.ffnDim)
-            w.wDown.forward(out: proj.pointer, x: gate.pointer, rows: rows)
+            w.wDown.forward(out: proj.pointer, x: gate.pointer, rows: rows, decoding: decoding)
             Vector.add(proj.pointer, into: x.pointer, rows * dim)
         }
         residual?(layers.count, x.pointer)
@@ -140,7 +141,7 @@ public final class LlamaModel: @unchecked Sendable {
         for (i, r) in picked.enumerated() { (sel.pointer + i * dim).update(from: x.pointer + r * dim, count: dim) }
         RMSNorm.forward(out: sel.pointer, rstd: nil, x: sel.pointer, weight: outputNorm.pointer, rows: picked.count, dim: dim, eps: c.rmsEps)
         let logits = FloatBuffer(count: picked.count * c.vocabSize)
-        output.forward(out: logits.pointer, x: sel.pointer, rows: picked.count)
+        output.forward(out: logits.pointer, x: sel.pointer, rows: picked.count, decoding: decoding)
         return logits
     }
 

@@ -12,9 +12,9 @@ import Foundation
 /// multiply-added, so results match the f32 path up to summation order.
 /// Row i: y = sum_b d_b * (q_b . x_b) + m_b * sum(x_b).
 public final class QuantizedMatrix: @unchecked Sendable {
-    /// Largest number of activation rows for which this path beats sgemm on f32 weights: four
-    /// rows cost about two one-row passes (`cartridge-bench batch`: 6.7 ms for one row, 13.5 ms
-    /// for four, 50 ms for sixteen; a 32-token prefill through sgemm takes 69 ms).
+    /// Most activation rows of one product: a decoding step of up to 16 sequences beats sgemm on
+    /// f32 weights (`cartridge-bench batch`: 6.7 ms for one row, 13.5 ms for four, 50 ms for
+    /// sixteen, 95 ms for 32 rows through sgemm). `Linear` decides which path a product takes.
     public static let maxRows = 16
     public let type: GGMLType
     public let rows: Int

@@ -36,7 +36,9 @@ test: setup
 openai-check: build
 	@scripts/openai-check.sh
 
-# The demo: compile the demo corpus (quick settings), then ask about it with and without the cartridge.
+# The demo: compile the demo corpus (quick settings), then ask about it without the cartridge, with
+# it, and with the documents in context; then the corpus' gap closed on the demo questions
+# (eval/demo-qa.jsonl: mean NLL of the reference answers, none -> in context).
 DEMO := cartridges/cart-format
 DEMO_QUESTIONS := "What are the first bytes of a .cart file?" \
                   "Which compression codec does the tensor payload use?" \
@@ -46,7 +48,9 @@ demo: $(BIN)/cartridge $(DEMO).cart
 	  echo; echo "Q: $$q"; \
 	  printf '  without cartridge: '; $(BIN)/cartridge generate --chat "$$q" --max-tokens 60 2>/dev/null; \
 	  printf '  with %s: ' "$(DEMO).cart"; $(BIN)/cartridge ask --cartridge $(DEMO).cart --max-tokens 60 "$$q" 2>/dev/null; \
+	  printf '  with the documents in context: '; $(BIN)/cartridge ask --context $(DEMO) --max-tokens 60 "$$q" 2>/dev/null; \
 	done
+	@echo; printf 'demo corpus, '; $(BIN)/cartridge eval --qa eval/demo-qa.jsonl --docs $(DEMO) --cartridge $(DEMO).cart 2>/dev/null | tail -1
 
 # Batch builds: every folder CARTRIDGES_DIR/NAME/ becomes CARTRIDGES_DIR/NAME.cart. A cartridge is
 # compiled again only when its build key changes: the documents' contents, COMPILE_FLAGS (default:

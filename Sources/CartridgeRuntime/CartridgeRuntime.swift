@@ -120,6 +120,16 @@ public final class CartridgeRuntime: @unchecked Sendable {
         return try model.generate(promptIDs: ids, cache: cache, maxTokens: maxTokens, sampling: sampling, onToken: onToken)
     }
 
+    /// Answers with documents in the context instead of cartridges (the in-context baseline a
+    /// cartridge is trained to imitate): the documents, blank-line separated, as the system
+    /// message, then the question as one user turn. Throws `ModelInputError` when they do not fit
+    /// the context.
+    public func answer(_ question: String, context documents: [String], maxTokens: Int = 256,
+                       sampling: SamplingParameters = .greedy, onToken: ((Int, String) -> Bool)? = nil) throws -> Generation {
+        let ids = promptIDs([ChatMessage(.system, documents.joined(separator: "\n\n")), ChatMessage(.user, question)], withCartridges: true)
+        return try model.generate(promptIDs: ids, maxTokens: maxTokens, sampling: sampling, onToken: onToken)
+    }
+
     private func checkGeometry(_ c: LoadedCartridge) throws {
         let m = c.metadata, cfg = model.config
         guard m.layers == cfg.layers, m.kvHeads == cfg.kvHeads, m.headDim == cfg.headDim else {

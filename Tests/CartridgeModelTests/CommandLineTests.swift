@@ -125,6 +125,16 @@ final class CartridgeCommandLineTests: XCTestCase {
         XCTAssertEqual(who.status, 0, who.stderr)
         XCTAssertTrue(who.stdout.contains("Anna Lind"), who.stdout)
 
+        // the baseline: the same document in the context, no cartridge
+        let inContext = try cli.run(["ask", "--context", docs.path, "--max-tokens", "16", "Who built the lighthouse?", "--json"])
+        XCTAssertEqual(inContext.status, 0, inContext.stderr)
+        let c = try JSONSerialization.jsonObject(with: Data(inContext.stdout.utf8)) as! [String: Any]
+        XCTAssertTrue((c["answer"] as! String).contains("Anna Lind"), c["answer"] as! String)
+        XCTAssertEqual(c["documents"] as? [String], ["a.txt"])
+        let both = try cli.run(["ask", "--context", docs.path, "--cartridge", cart, "Who?"])
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.stderr.contains("--context"), both.stderr)
+
         let retrieved = try cli.run(["ask", "--cartridges", carts.path, "--top", "1", "--max-tokens", "4", "Who built the lighthouse?", "--json"])
         XCTAssertEqual(retrieved.status, 0, retrieved.stderr)
         let r = try JSONSerialization.jsonObject(with: Data(retrieved.stdout.utf8)) as! [String: Any]

@@ -61,7 +61,7 @@ struct EvalCommand: ParsableCommand {
                 prepared.append((question, answer, system))
             }
             var sums: [String: Double] = ["none": 0, "icl": 0, "cartridge": 0, "retrieved": 0]
-            var hits = 0
+            var hits = 0, hitsAt3 = 0
             var rows: [[String: Any]] = []
             for (item, (question, answer, system)) in zip(items, prepared) {
                 let none = AnswerScorer.meanNLL(model: lm.model, context: question, answer: answer)
@@ -69,19 +69,24 @@ struct EvalCommand: ParsableCommand {
                 let matched = carts.count == 1 ? carts[0] : (carts.first { c in c.metadata.sources.contains { URL(fileURLWithPath: $0.path).lastPathComponent == item.doc } } ?? carts[0])
                 let withCartridge = AnswerScorer.meanNLL(model: lm.model, cache: try rt.makeCache([matched], extraCapacity: question.count + answer.count),
                                                          context: question, answer: answer)
-                var row: [String: Any] = ["doc": item.doc, "none": none, "icl": icl, "cartridge": withCartridge, "cartridge_name": matched.name]
+                var row: [String: Any] = ["doc": item.doc, "line": item.line, "none": none, "icl": icl, "cartridge": withCartridge, "cartridge_name": matched.name]
                 sums["none"]! += none
                 sums["icl"]! += icl
                 sums["cartridge"]! += withCartridge
-                if let lib = library, let top = try rt.retrieve(item.question, in: lib, k: 1).first {
-                    let c = try lib.load(top.entry)
-                    let r = AnswerScorer.meanNLL(model: lm.model, cache: try rt.makeCache([c], extraCapacity: question.count + answer.count),
-                                                 context: question, answer: answer)
-                    sums["retrieved"]! += r
-                    let hit = c.metadata.sources.contains { URL(fileURLWithPath: $0.path).lastPathComponent == item.doc }
-                    if hit { hits += 1 }
-                    row["retrieved"] = r
-                    row["retrieved_name"] = top.entry.name
+                if let lib = library {
+                    // the item's document is one of the cartridge's sources
+                    let holds = { (m: CartridgeMetadata) in m.sources.contains { URL(fileURLWithPath: $0.path).lastPathComponent == item.doc } }
+                    let found = try rt.retrieve(item.question, in: lib, k: 3)
+                    if found.contains(where: { holds($0.entry.metadata) }) { hitsAt3 += 1 }
+                    if let top = found.first {
+                        let c = try lib.load(top.entry)
+                        let r = AnswerScorer.meanNLL(model: lm.model, cache: try rt.makeCache([c], extraCapacity: question.count + answer.count),
+                                                     context: question, answer: answer)
+                        sums["retrieved"]! += r
+                        if holds(c.metadata) { hits += 1 }
+                        row["retrieved"] = r
+                        row["retrieved_name"] = top.entry.name
+                    }
                 }
                 rows.append(row)
             }
@@ -89,11 +94,12 @@ struct EvalCommand: ParsableCommand {
             let mean = sums.mapValues { $0 / n }
             let gap = AnswerScorer.gapClosed(none: mean["none"]!, icl: mean["icl"]!, with: mean["cartridge"]!)
             var nll: [String: Any] = ["none": mean["none"]!, "icl": mean["icl"]!, "cartridge": mean["cartridge"]!]
-            var out: [String: Any] = ["items": items.count, "nll": nll, "gap_closed": gap]
+            var out: [String: Any] = ["items": items.count, "nll": nll, "gap_closed": gap, "per_item": rows]
             if library != nil {
                 nll["retrieved"] = mean["retrieved"]!
                 out["nll"] = nll
                 out["recall_at_1"] = Double(hits) / n
+                out["recall_at_3"] = Double(hitsAt3) / n
             }
             if json {
                 try printJSON(out)
@@ -105,7 +111,7 @@ struct EvalCommand: ParsableCommand {
                     print(String(format: "%-44@ %8.3f %8.3f %10.3f ", q as NSString, row["none"] as! Double, row["icl"] as! Double, row["cartridge"] as! Double) + r)
                 }
                 print(String(format: "mean NLL/token: none %.3f, icl %.3f, cartridge %.3f; gap closed %.1f%%", mean["none"]!, mean["icl"]!, mean["cartridge"]!, 100 * gap))
-                if library != nil { print(String(format: "retrieved %.3f; recall@1 %.2f", mean["retrieved"]!, Double(hits) / n)) }
+                if library != nil { print(String(format: "retrieved %.3f; recall@1 %.2f, recall@3 %.2f", mean["retrieved"]!, Double(hits) / n, Double(hitsAt3) / n)) }
             }
         } catch let e as CustomStringConvertible & Error {
             throw CLIError(e.description)

@@ -28,9 +28,11 @@ setup:
 build: setup
 	$(SWIFT) build $(BUILD_FLAGS)
 
+# One build of everything, tests included (a plain `swift build` first would make `swift test`
+# build much of it again), then the tests without building.
 test: setup
-	$(SWIFT) build $(TEST_FLAGS)
-	CARTRIDGES_REQUIRE_MODEL=1 $(SWIFT) test $(TEST_FLAGS)
+	$(SWIFT) build --build-tests $(TEST_FLAGS)
+	CARTRIDGES_REQUIRE_MODEL=1 $(SWIFT) test --skip-build $(TEST_FLAGS)
 
 # The official `openai` Python client (from PyPI, in a throwaway venv) against `cartridge serve`.
 openai-check: build

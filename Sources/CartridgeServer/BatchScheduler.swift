@@ -39,7 +39,8 @@ final class GenerationJob: @unchecked Sendable {
     let cartridges: [LoadedCartridge]
     let maxTokens: Int
     let events: AsyncStream<GenerationEvent>
-    /// Called once, on the scheduler's thread, when the job ends however it ends.
+    /// Called once, on the scheduler's thread, when the job ends however it ends, before its
+    /// last event is sent.
     let onEnd: @Sendable (GenerationOutcome) -> Void
     let submitted = ContinuousClock.now
     fileprivate let continuation: AsyncStream<GenerationEvent>.Continuation
@@ -84,10 +85,10 @@ final class GenerationJob: @unchecked Sendable {
     /// Reports a failure and ends the job.
     fileprivate func fail(_ message: String) {
         cache = nil
-        continuation.yield(.failed(message))
-        continuation.finish()
         onEnd(GenerationOutcome(reason: nil, promptTokens: promptIDs.count, completionTokens: generated, firstToken: firstToken,
                                duration: ContinuousClock.now - submitted))
+        continuation.yield(.failed(message))
+        continuation.finish()
     }
 }
 
@@ -237,9 +238,10 @@ final class BatchScheduler: @unchecked Sendable {
             if !rest.isEmpty { job.continuation.yield(.text(rest)) }
         }
         job.cache = nil  // the KV memory goes with the job, not with the stream's consumer
-        job.continuation.yield(.finished(reason, promptTokens: job.promptIDs.count, completionTokens: job.generated))
-        job.continuation.finish()
+        // onEnd (metrics, unpinning) before the last event: once a client has its answer, both are done
         job.onEnd(GenerationOutcome(reason: reason, promptTokens: job.promptIDs.count, completionTokens: job.generated, firstToken: job.firstToken,
                                     duration: ContinuousClock.now - job.submitted))
+        job.continuation.yield(.finished(reason, promptTokens: job.promptIDs.count, completionTokens: job.generated))
+        job.continuation.finish()
     }
 }

@@ -9,8 +9,9 @@ import Foundation
 final class AutoRouter: @unchecked Sendable {
     private let runtime: CartridgeRuntime
     private let registry: any CartridgeRegistry
-    private var index: ExactIndex?
-    private var indexed: [CartridgeVersion] = []
+    /// The versions the index was built for, the index, and the versions it holds (those with
+    /// retrieval vectors), in index order.
+    private var built: (resolved: [CartridgeVersion], index: ExactIndex, versions: [CartridgeVersion])?
     private let lock = NSLock()
 
     init(runtime: CartridgeRuntime, registry: any CartridgeRegistry) {
@@ -24,21 +25,18 @@ final class AutoRouter: @unchecked Sendable {
         let current = try registry.names().map { try registry.resolve(CartridgeReference(name: $0), stickyKey: nil) }
         lock.lock()
         defer { lock.unlock() }
-        if index == nil || current != indexed {
-            var fresh = ExactIndex(dimension: embedder.dimension)
+        if built?.resolved != current {
+            var index = ExactIndex(dimension: embedder.dimension)
             var kept: [CartridgeVersion] = []
             for v in current {
                 guard let summary = try? CartFile.readSummary(from: registry.file(of: v), expectedModel: runtime.identity),
                       summary.metadata.embeddingDimension == embedder.dimension, !summary.retrievalVectors.isEmpty else { continue }
-                _ = fresh.add(vectors: summary.retrievalVectors)
+                _ = index.add(vectors: summary.retrievalVectors)
                 kept.append(v)
             }
-            index = fresh
-            indexed = current
-            keptVersions = kept
+            built = (current, index, kept)
         }
-        return index!.search(embedder.embed(query), k: top).map { keptVersions[$0.cartridge] }
+        let (_, index, versions) = built!
+        return index.search(embedder.embed(query), k: top).map { versions[$0.cartridge] }
     }
-
-    private var keptVersions: [CartridgeVersion] = []
 }

@@ -2,7 +2,6 @@ import CartridgeKernels
 import CartridgeModel
 import CartridgeRuntime
 import Foundation
-import Logging
 
 /// Why a generation ended, as OpenAI names it.
 enum FinishReason: String, Sendable {
@@ -97,7 +96,10 @@ final class GenerationJob: @unchecked Sendable {
 /// does), then decodes one token of every running job in one batched forward, each sequence over
 /// its own KV cache with its own cartridges in front. A finished or cancelled job leaves at once.
 final class BatchScheduler: @unchecked Sendable {
-    enum SubmitError: Error { case queueFull(limit: Int) }
+    enum SubmitError: Error {
+        case queueFull
+        case shuttingDown
+    }
 
     private let runtime: CartridgeRuntime
     private let maxBatch: Int
@@ -107,7 +109,6 @@ final class BatchScheduler: @unchecked Sendable {
     private var running: [GenerationJob] = []
     private var stopping = false
     private var thread: Thread?
-    private let logger: Logger
     private let observer: @Sendable (_ queued: Int, _ running: Int) -> Void
     private let onStep: @Sendable (_ decoded: Int) -> Void
     /// Prompt tokens run per job and step, as `LanguageModel.prefill` chunks them.
@@ -115,14 +116,13 @@ final class BatchScheduler: @unchecked Sendable {
 
     /// `observer` sees the queue and batch sizes when they change; `onStep` the number of
     /// sequences of each batched decoding step.
-    init(runtime: CartridgeRuntime, maxBatch: Int, maxQueue: Int, logger: Logger,
+    init(runtime: CartridgeRuntime, maxBatch: Int, maxQueue: Int,
          observer: @escaping @Sendable (_ queued: Int, _ running: Int) -> Void = { _, _ in },
          onStep: @escaping @Sendable (_ decoded: Int) -> Void = { _ in }) {
         self.onStep = onStep
         self.runtime = runtime
         self.maxBatch = maxBatch
         self.maxQueue = maxQueue
-        self.logger = logger
         self.observer = observer
     }
 
@@ -146,8 +146,8 @@ final class BatchScheduler: @unchecked Sendable {
     func submit(_ job: GenerationJob) throws {
         condition.lock()
         defer { condition.unlock() }
-        guard !stopping else { throw SubmitError.queueFull(limit: 0) }
-        guard waiting.count < maxQueue || running.count + waiting.count < maxBatch else { throw SubmitError.queueFull(limit: maxQueue) }
+        guard !stopping else { throw SubmitError.shuttingDown }
+        guard waiting.count < maxQueue || running.count + waiting.count < maxBatch else { throw SubmitError.queueFull }
         waiting.append(job)
         observer(waiting.count, running.count)
         condition.signal()

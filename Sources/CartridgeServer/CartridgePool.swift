@@ -47,6 +47,18 @@ final class CartridgePool: @unchecked Sendable {
         return loaded
     }
 
+    /// Every version's tensors, pinned until `release`; on a failure none stays pinned.
+    func acquire(_ versions: [CartridgeVersion]) throws -> [LoadedCartridge] {
+        var loaded: [LoadedCartridge] = []
+        do {
+            for v in versions { loaded.append(try acquire(v)) }
+        } catch {
+            release(Array(versions.prefix(loaded.count)))
+            throw error
+        }
+        return loaded
+    }
+
     /// Unpins versions `acquire` returned.
     func release(_ versions: [CartridgeVersion]) {
         lock.lock()
@@ -59,18 +71,11 @@ final class CartridgePool: @unchecked Sendable {
         evict()
     }
 
-    /// Bytes of tensors held now.
-    var loadedBytes: Int {
+    /// Bytes of tensors and number of versions held now.
+    var usage: (bytes: Int, count: Int) {
         lock.lock()
         defer { lock.unlock() }
-        return slots.values.reduce(0) { $0 + $1.cartridge.bytes }
-    }
-
-    /// Number of versions held now.
-    var loadedCount: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return slots.count
+        return (slots.values.reduce(0) { $0 + $1.cartridge.bytes }, slots.count)
     }
 
     /// Drops unpinned versions, least recently used first, while over budget. Caller holds the lock.

@@ -41,7 +41,7 @@ public final class CartridgeServer: Sendable {
         baseModelID = file.hasSuffix(".gguf") ? String(file.dropLast(5)) : (file.isEmpty ? runtime.model.config.name : file)
         pool = CartridgePool(runtime: runtime, registry: registry, budget: options.memoryBudget, logger: logger)
         let metrics = self.metrics
-        scheduler = BatchScheduler(runtime: runtime, maxBatch: options.maxBatch, maxQueue: options.maxQueue, logger: logger,
+        scheduler = BatchScheduler(runtime: runtime, maxBatch: options.maxBatch, maxQueue: options.maxQueue,
                                    observer: { metrics.queue(waiting: $0, running: $1) }, onStep: { metrics.step(batch: $0) })
         router = AutoRouter(runtime: runtime, registry: registry)
     }
@@ -96,13 +96,14 @@ public final class CartridgeServer: Sendable {
     // MARK: - Plain routes
 
     func health() -> Response {
-        metrics.memory(bytes: pool.loadedBytes, count: pool.loadedCount)
-        return JSONBody.response(["status": "ok", "model": baseModelID, "loaded_cartridges": pool.loadedCount,
-                                  "loaded_bytes": pool.loadedBytes])
+        let (bytes, count) = pool.usage
+        metrics.memory(bytes: bytes, count: count)
+        return JSONBody.response(["status": "ok", "model": baseModelID, "loaded_cartridges": count, "loaded_bytes": bytes])
     }
 
     func metricsResponse() -> Response {
-        metrics.memory(bytes: pool.loadedBytes, count: pool.loadedCount)
+        let (bytes, count) = pool.usage
+        metrics.memory(bytes: bytes, count: count)
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
@@ -124,13 +125,8 @@ public final class CartridgeServer: Sendable {
         let body = try await collect(request, limit: options.maxRequestBytes)
         let chat = try ChatRequest.parse(body)
         let versions = try resolve(chat)
-        var loaded: [LoadedCartridge] = []
-        do {
-            for v in versions { loaded.append(try pool.acquire(v)); }
-        } catch {
-            pool.release(Array(versions.prefix(loaded.count)))
-            throw Self.apiError(error)
-        }
+        let loaded: [LoadedCartridge]
+        do { loaded = try pool.acquire(versions) } catch { throw Self.apiError(error) }
         let served = versions.map { (name: $0.name, version: String($0.version)) }
         let ids = runtime.promptIDs(chat.messages, withCartridges: !versions.isEmpty)
         let context = runtime.model.config.contextLength
@@ -153,6 +149,9 @@ public final class CartridgeServer: Sendable {
         }
         do {
             try scheduler.submit(job)
+        } catch BatchScheduler.SubmitError.shuttingDown {
+            pool.release(versions)
+            throw APIError(status: .serviceUnavailable, message: "the server is shutting down", type: "server_error", code: "shutting_down")
         } catch {
             pool.release(versions)
             throw APIError(status: .serviceUnavailable, message: "the server is at capacity (\(options.maxQueue) requests waiting); retry later",

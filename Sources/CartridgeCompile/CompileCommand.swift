@@ -39,6 +39,9 @@ struct CompileCommand: ParsableCommand {
     @Option(name: [.customLong("window-min"), .customLong("chunk-min")], help: "Shortest corpus window for self-study, in tokens.") var windowMin: Int?
     @Option(name: [.customLong("window-max"), .customLong("chunk-max")], help: "Longest corpus window for self-study, in tokens.") var windowMax: Int?
     @Option(help: "Longest synthesized answer, in tokens.") var maxAnswer: Int?
+    @Option(name: .customLong("written-turn-weight"), help: "Weight of the teacher's distribution over user turns agent A wrote, relative to answer tokens (default 0: context only).") var writtenTurnWeight: Float?
+    @Option(name: .customLong("corpus-turn-weight"), help: "The same for user turns cut from the corpus (recall, recite, entity; default 0).") var corpusTurnWeight: Float?
+    @Option(name: .customLong("teacher-context"), help: "What agent B and the teacher read: window (the window agent A read) or corpus (the whole corpus when it fits the context, else the longest span around the window).") var teacherContext: TeacherContext?
     @Option(help: "Kinds of conversation, comma-separated, taken in turn (default: each of structuring,summarization,question,useCase,creative followed by recite and entity).") var kinds: String?
     @Option(help: "Fraction of conversations held out for validation.") var validation: Double?
     @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?
@@ -70,6 +73,9 @@ struct CompileCommand: ParsableCommand {
         if let v = windowMin { o.windowMinTokens = v }
         if let v = windowMax { o.windowMaxTokens = v }
         if let v = maxAnswer { o.maxAnswerTokens = v }
+        if let v = teacherContext { o.teacherContext = v }
+        if let v = writtenTurnWeight { o.writtenTurnWeight = v }
+        if let v = corpusTurnWeight { o.corpusTurnWeight = v }
         if let v = kinds {
             o.seedKinds = try v.split(separator: ",").map { name in
                 guard let k = SeedKind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
@@ -150,7 +156,7 @@ struct CompileCommand: ParsableCommand {
     static func flag(for option: String) -> String {
         let flags = ["conversationsPerWindow": "--per-window", "windowsPerBatch": "--windows-per-batch", "windowMinTokens": "--window-min",
                      "windowMaxTokens": "--window-max", "maxAnswerTokens": "--max-answer", "seedKinds": "--kinds", "learningRate": "--lr",
-                     "validationFraction": "--validation", "checkpointEvery": "--checkpoint-every", "batchSize": "--batch-size"]
+                     "validationFraction": "--validation", "writtenTurnWeight": "--written-turn-weight", "corpusTurnWeight": "--corpus-turn-weight", "checkpointEvery": "--checkpoint-every", "batchSize": "--batch-size"]
         return flags[option] ?? (["size", "samples", "steps", "anchor"].contains(option) ? "--\(option)" : "the setting \(option)")
     }
 
@@ -173,4 +179,5 @@ struct CompileFailure: Error, CustomStringConvertible {
 
 // ArgumentParser parses these by raw value and lists the allowed values in help and errors.
 extension LossWeighting: ExpressibleByArgument {}
+extension TeacherContext: ExpressibleByArgument {}
 extension LearningRateSchedule: ExpressibleByArgument {}

@@ -9,6 +9,16 @@ public enum CompileObjective: String, Codable, Sendable, CaseIterable {
     case nextToken = "next-token"
 }
 
+/// What agent B and the teacher read while they answer a conversation about a window.
+public enum TeacherContext: String, Codable, Sendable, CaseIterable {
+    /// The window agent A read (256-768 tokens at the defaults).
+    case window
+    /// The whole corpus when it fits the model's context with a conversation, otherwise the
+    /// longest span around the window that does: what the evaluation's in-context condition
+    /// reads, and so what the cartridge must imitate.
+    case corpus
+}
+
 /// How a batch's loss weighs its conversations.
 public enum LossWeighting: String, Codable, Sendable, CaseIterable {
     /// Every supervised token weighs the same: long answers weigh more.
@@ -42,6 +52,14 @@ public struct CompileOptions: Codable, Sendable, Equatable {
     /// p = 128 this closed 51.5% of the gap against 48.2% for the five kinds alternating with
     /// recall, with the same budget and seed (docs/quality.md).
     public var seedKinds = SeedKind.selfStudy.flatMap { [$0, .recite, .entity] }
+    /// What agent B and the teacher read (agent A always reads its window).
+    public var teacherContext = TeacherContext.window
+    /// Weight of the teacher's distribution over the user turn's tokens, relative to an answer
+    /// token's: for turns agent A wrote (`writtenTurnWeight`) and for turns cut from the corpus or
+    /// made from its names (`recall`, `recite`, `entity`: `corpusTurnWeight`). 0: the user turn is
+    /// context only, as in the answers-only objective.
+    public var writtenTurnWeight: Float = 0
+    public var corpusTurnWeight: Float = 0
     /// Sampling temperature of agent A.
     public var questionTemperature: Float = 0.6
     /// Teacher distribution: at most this many ids per position, cut once this mass is reached.
@@ -82,7 +100,7 @@ public struct CompileOptions: Codable, Sendable, Equatable {
         case size, samples
         case conversationsPerWindow = "conversationsPerChunk", windowsPerBatch = "chunksPerBatch"
         case windowMinTokens = "chunkMinTokens", windowMaxTokens = "chunkMaxTokens"
-        case maxQuestionTokens, maxAnswerTokens, seedKinds, questionTemperature, teacherTopK, teacherMass, steps, batchSize
+        case maxQuestionTokens, maxAnswerTokens, seedKinds, teacherContext, writtenTurnWeight, corpusTurnWeight, questionTemperature, teacherTopK, teacherMass, steps, batchSize
         case learningRate, learningRateSchedule, anchor, lossWeighting, validationFraction, objective, nextTokenWindow, seed, dtype
         case checkpointEvery
     }
@@ -119,6 +137,8 @@ public struct CompileOptions: Codable, Sendable, Equatable {
         need(maxQuestionTokens >= 8, "maxQuestionTokens", "at least 8")
         need(maxAnswerTokens >= 8, "maxAnswerTokens", "at least 8")
         need(!seedKinds.isEmpty, "seedKinds", "at least one kind")
+        need(writtenTurnWeight >= 0 && writtenTurnWeight <= 100, "writtenTurnWeight", "in 0...100")
+        need(corpusTurnWeight >= 0 && corpusTurnWeight <= 100, "corpusTurnWeight", "in 0...100")
         need(questionTemperature >= 0 && questionTemperature.isFinite, "questionTemperature", "a finite number >= 0")
         need(teacherTopK >= 1 && teacherTopK <= 1024, "teacherTopK", "in 1...1024")
         need(teacherMass > 0 && teacherMass <= 1, "teacherMass", "in (0, 1]")

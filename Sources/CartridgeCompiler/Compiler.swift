@@ -59,8 +59,9 @@ public final class Compiler: @unchecked Sendable {
     /// of another version is refused instead of mixing two kinds of data. 2: windows cover the
     /// corpus' first and last tokens (WindowSampler). 3: a window's conversations quote all its
     /// sentences before repeating one, and fact questions start with a name or number of their
-    /// excerpt. 4: sentences join wrapped lines ("e.g. when" and "ideas.The" split right).
-    static let synthesisVersion = 4
+    /// excerpt. 4: sentences join wrapped lines ("e.g. when" and "ideas.The" split right). 5: agent B
+    /// reads its own teacher context (`TeacherContext`) and may record the user turn's rows.
+    static let synthesisVersion = 5
 
     /// The default work directory for an output file: `NAME.cart` → `NAME.cart.work/`.
     public static func defaultWorkDirectory(for output: URL) -> URL {
@@ -185,6 +186,7 @@ public final class Compiler: @unchecked Sendable {
         let tok = model.tokenizer
         var train: [TrainingSequence] = [], validation: [TrainingSequence] = []
         var sampleCount = 0
+        let study = SelfStudy(model: model, options: options)
         switch options.objective {
         case .distill:
             let groups = try synthesize(corpus: corpus, work: work)
@@ -196,7 +198,10 @@ public final class Compiler: @unchecked Sendable {
                 if g >= groups.count - valGroups {
                     validation += answered.map { SelfStudy.studentSequence($0, tokenizer: tok) }
                 } else {
-                    train += answered.map { SelfStudy.studentSequence($0, tokenizer: tok, perConversation: options.lossWeighting == .conversation) }
+                    train += answered.map {
+                        SelfStudy.studentSequence($0, tokenizer: tok, perConversation: options.lossWeighting == .conversation,
+                                                  questionWeight: study.userTurnWeight($0.kind))
+                    }
                 }
                 sampleCount += group.count
             }
@@ -236,7 +241,7 @@ public final class Compiler: @unchecked Sendable {
             let windows = (b * options.windowsPerBatch..<min(windowCount, (b + 1) * options.windowsPerBatch)).map { w in
                 SelfStudy.Window(corpusWindow: corpusWindows[w], index: w, firstIndex: w * per, count: min(per, options.samples - w * per))
             }
-            let batch = try study.conversations(windows: windows)
+            let batch = try study.conversations(windows: windows, corpus: corpus)
             try work.append(group: batch)
             batches.append(batch)
             progress.update(batches.reduce(0) { $0 + $1.count })

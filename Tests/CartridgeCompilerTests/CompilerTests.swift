@@ -49,6 +49,24 @@ final class SelfStudyDataTests: XCTestCase {
         XCTAssertEqual(ids[prompt.count - 1], [7, 9])
     }
 
+    func testADistilledUserTurnSupervisesEachQuestionTokenFromThePreviousRowWithItsWeight() throws {
+        let tok = try TestResources.model().tokenizer
+        let sample = SelfStudySample(index: 0, window: 0, kind: .question, question: [100, 101], answer: [7, 2],
+                                     teacher: [TeacherTopK(ids: [7], logProbs: [-0.1]), TeacherTopK(ids: [2], logProbs: [-0.2])],
+                                     questionTeacher: [TeacherTopK(ids: [100, 5], logProbs: [-0.5, -1]), TeacherTopK(ids: [101], logProbs: [-0.3])])
+        let prompt = StudentPrompt.ids(question: [100, 101], tokenizer: tok)
+        let u = tok.encode("<|im_start|>user\n", parseSpecial: true).count
+        XCTAssertEqual(Array(prompt[u..<(u + 2)]), [100, 101])
+        guard case let .distillation(ids, _, weights) = SelfStudy.studentSequence(sample, tokenizer: tok, questionWeight: 0.5).supervision,
+              case let .distillation(_, _, answerOnly) = SelfStudy.studentSequence(sample, tokenizer: tok).supervision
+        else { return XCTFail("expected distillation") }
+        XCTAssertEqual(weights.enumerated().filter { $0.element > 0 }.map(\.offset), [u - 1, u, prompt.count - 1, prompt.count])
+        XCTAssertEqual(Array(weights[(u - 1)...u]), [0.5, 0.5])
+        XCTAssertEqual(ids[u - 1], [100, 5])
+        XCTAssertEqual(ids[u], [101])
+        XCTAssertEqual(answerOnly.enumerated().filter { $0.element > 0 }.map(\.offset), [prompt.count - 1, prompt.count], "weight 0: context only")
+    }
+
     func testPerConversationWeightingGivesEveryAnswerTheSameTotalWeight() throws {
         let tok = try TestResources.model().tokenizer
         func sample(_ answer: [Int]) -> SelfStudySample {
@@ -241,7 +259,7 @@ final class SelfStudyKindTests: XCTestCase {
         options.maxAnswerTokens = 48
         let window = SelfStudy.Window(corpusWindow: CorpusWindow(start: 0, ids: model.tokenizer.encode(text, parseSpecial: false)),
                                       index: 0, firstIndex: 0, count: count)
-        return (try SelfStudy(model: model, options: options).conversations(windows: [window]), model)
+        return (try SelfStudy(model: model, options: options).conversations(windows: [window], corpus: window.corpusWindow.ids), model)
     }
 
     func testRecitedAnswersAreTheQuotedSentenceWithTheTeachersDistributionAlongIt() throws {
@@ -263,6 +281,88 @@ final class SelfStudyKindTests: XCTestCase {
             XCTAssertGreaterThan(Double(copied) / Double(s.answer.count), 0.6, answer)
         }
         XCTAssertEqual(Set(samples.map { tok.decode($0.answer) }).count, 3, "three conversations quote three sentences")
+    }
+
+    func testWithTheCorpusAsTeacherContextTheTeacherReadsTheWholeCorpusNotTheWindow() throws {
+        let model = try TestResources.model()
+        let tok = model.tokenizer
+        let corpus = tok.encode("The harbour was quiet that year. The keeper of the lamp was Ada Brennan, who came from Galway in 1902. "
+            + "She wrote every passing ship into a green logbook. Her brother Tomas repaired the lens each spring.", parseSpecial: false)
+        let start = corpus.count / 2
+        var options = CompileOptions()
+        options.seedKinds = [.recite]
+        options.maxAnswerTokens = 48
+        options.teacherContext = .corpus
+        let study = SelfStudy(model: model, options: options)
+        let window = CorpusWindow(start: start, ids: Array(corpus[start...]))
+        XCTAssertEqual(study.teacherSpan(of: window, corpusLength: corpus.count), 0..<corpus.count)
+        let samples = try study.conversations(windows: [SelfStudy.Window(corpusWindow: window, index: 0, firstIndex: 0, count: 2)], corpus: corpus)
+        for s in samples {
+            // the teacher's rows are those of the whole corpus in context, not of the window alone
+            let prompt = StudentPrompt.ids(question: s.question, tokenizer: tok)
+            func rows(context: ArraySlice<Int>) -> [TeacherTopK] {
+                let system = study.systemTurn(context), input = system + prompt + s.answer.dropLast()
+                let logits = model.model.forward(tokens: [input], caches: [model.model.makeCache(capacity: input.count)], allLogits: true)
+                return (0..<s.answer.count).map { TeacherTopK(logits: logits.pointer + (system.count + prompt.count - 1 + $0) * model.config.vocabSize,
+                                                              count: model.config.vocabSize) }
+            }
+            let whole = rows(context: corpus[...]), alone = rows(context: window.ids[...])
+            XCTAssertEqual(s.teacher.map(\.ids), whole.map(\.ids))
+            for (a, b) in zip(s.teacher, whole) {
+                for (x, y) in zip(a.logProbs, b.logProbs) { XCTAssertEqual(x, y, accuracy: 1e-3) }
+            }
+            XCTAssertNotEqual(s.teacher.map(\.logProbs), alone.map(\.logProbs))
+        }
+    }
+
+    func testDistilledUserTurnsCarryTheTeachersRowsOverTheQuestion() throws {
+        let model = try TestResources.model()
+        let tok = model.tokenizer
+        let corpus = tok.encode("The keeper of the lamp was Ada Brennan, who came from Galway in 1902. She wrote every passing ship into a green logbook.",
+                                parseSpecial: false)
+        var options = CompileOptions()
+        options.seedKinds = [.recite, .entity]
+        options.maxAnswerTokens = 24
+        options.corpusTurnWeight = 1
+        let study = SelfStudy(model: model, options: options)
+        let window = SelfStudy.Window(corpusWindow: CorpusWindow(start: 0, ids: corpus), index: 0, firstIndex: 0, count: 2)
+        let samples = try study.conversations(windows: [window], corpus: corpus)
+        XCTAssertEqual(samples.map(\.kind), [.recite, .entity])
+        for s in samples {
+            XCTAssertEqual(s.questionTeacher.count, s.question.count, "one row per question token")
+            // each row is the teacher's distribution with the window in context, before that token
+            let system = study.systemTurn(corpus[...]), prompt = StudentPrompt.ids(question: s.question, tokenizer: tok)
+            let u = tok.encode("<|im_start|>user\n", parseSpecial: true).count
+            let logits = model.model.forward(tokens: [system + prompt], caches: [model.model.makeCache(capacity: system.count + prompt.count)], allLogits: true)
+            for (i, row) in s.questionTeacher.enumerated() {
+                let want = TeacherTopK(logits: logits.pointer + (system.count + u + i - 1) * model.config.vocabSize, count: model.config.vocabSize)
+                XCTAssertEqual(row.ids, want.ids)
+                for (a, b) in zip(row.logProbs, want.logProbs) { XCTAssertEqual(a, b, accuracy: 1e-3) }
+            }
+        }
+        options.corpusTurnWeight = 0
+        XCTAssertTrue(try SelfStudy(model: model, options: options).conversations(windows: [window], corpus: corpus).allSatisfy(\.questionTeacher.isEmpty))
+    }
+
+    func testALongCorpusGivesTheTeacherTheLongestSpanAroundTheWindowThatFits() throws {
+        let model = try TestResources.model()
+        var options = CompileOptions()
+        options.teacherContext = .corpus
+        let study = SelfStudy(model: model, options: options)
+        let n = 3 * model.config.contextLength
+        for start in [0, n / 2, n - 500] {
+            let window = CorpusWindow(start: start, ids: Array(repeating: 1, count: 500))
+            let span = study.teacherSpan(of: window, corpusLength: n)
+            XCTAssertTrue(span.contains(start) && span.contains(start + 499), "\(span) holds the window at \(start)")
+            XCTAssertTrue(span.lowerBound >= 0 && span.upperBound <= n)
+            // the span with its markup, a question and an answer fills the context, no more
+            let need = study.systemTurn(Array(repeating: 1, count: span.count)[...]).count + options.maxQuestionTokens + 48 + options.maxAnswerTokens
+            XCTAssertLessThanOrEqual(need, model.config.contextLength)
+            XCTAssertGreaterThan(need, model.config.contextLength - 32)
+        }
+        options.teacherContext = .window
+        let window = CorpusWindow(start: 700, ids: Array(repeating: 1, count: 300))
+        XCTAssertEqual(SelfStudy(model: model, options: options).teacherSpan(of: window, corpusLength: n), 700..<1000)
     }
 
     func testEntityQuestionsNameEachNameOfTheWindowBeforeAnyTwice() throws {

@@ -69,10 +69,11 @@ public struct SelfStudySample: Codable, Sendable, Equatable {
 /// Self-study: conversations about windows of the corpus, written by the frozen model itself.
 ///
 /// For each window, the system turn `<|im_start|>system\n{window}<|im_end|>\n` is prefilled once;
-/// its KV cache is copied into every conversation of the window. Agent A reads it plus a seed
-/// prompt and writes a user message (sampled). Agent B reads its teacher context (the window, or
-/// the whole corpus: `TeacherContext`), prefilled once and copied the same way, plus A's message,
-/// and answers (greedy); B's full-vocabulary distribution at each answer token is kept as top-k.
+/// every conversation of the window continues that KV cache (shared, not copied: `KVCache.base`).
+/// Agent A reads it plus a seed prompt and writes a user message (sampled). Agent B reads its
+/// teacher context (the window, or the whole corpus: `TeacherContext`), prefilled once and shared
+/// the same way, plus A's message, and answers (greedy); B's full-vocabulary distribution at each
+/// answer token is kept as top-k.
 public struct SelfStudy: Sendable {
     public let model: LanguageModel
     public let options: CompileOptions
@@ -100,10 +101,6 @@ public struct SelfStudy: Sendable {
         }
     }
 
-    /// Bytes of KV cache agent B's conversations may hold at once; with a long teacher context
-    /// they answer in groups that fit.
-    static let answerCacheBudget = 4 << 30
-
     /// The corpus tokens agent B and the teacher read for a window: the window itself, or with
     /// `TeacherContext.corpus` the whole corpus when it fits the context together with a
     /// conversation, otherwise the longest span centred on the window that does.
@@ -126,7 +123,7 @@ public struct SelfStudy: Sendable {
     }
 
     /// The conversations of several windows of `corpus`, decoded together (one batch for the
-    /// questions, one for the answers, in groups when the teacher's context is long). The same
+    /// questions, one for the answers). The same
     /// windows always give the same conversations, so a batch synthesized again after an
     /// interruption is identical.
     public func conversations(windows: [Window], corpus: [Int]) throws -> [SelfStudySample] {
@@ -134,11 +131,13 @@ public struct SelfStudy: Sendable {
         let endOfTurn = tok.encode("<|im_end|>", parseSpecial: true)[0]
         var caches: [KVCache] = [], kinds: [SeedKind] = [], owners: [(Window, Int)] = [], spans: [Range<Int>] = []
         var seedTurns: [[Int]] = [], openings: [[Int]] = [], written: [[Int]?] = [], given: [[Int]?] = []
+        var bases: [Range<Int>: KVCache] = [:]  // prefilled contexts, by corpus span
         for w in windows {
             let system = systemTurn(w.corpusWindow.ids[...])
             try model.model.checkContext(system.count, what: "a self-study window")
             let base = model.model.makeCache(capacity: system.count)
             _ = model.prefill(system, cache: base)
+            bases[w.corpusWindow.start..<(w.corpusWindow.start + w.corpusWindow.ids.count)] = base
             let span = teacherSpan(of: w.corpusWindow, corpusLength: corpus.count)
             let text = tok.decode(w.corpusWindow.ids)
             let sentences = Excerpts.sentences(text)
@@ -170,15 +169,13 @@ public struct SelfStudy: Sendable {
                 }
                 // a recited answer is the quoted sentence and the end of the turn
                 let answer = kind == .recite ? Array(tok.encode(excerpt, parseSpecial: false).prefix(options.maxAnswerTokens - 1)) + [endOfTurn] : nil
-                // agent A's cache holds the window and its turn; agent B's cache is made when it answers
-                var capacity = system.count
+                // agent A's cache continues the window's (shared, not copied) with A's turn; agent
+                // B's cache is made when it answers
                 if message == nil {
-                    capacity += seedTurn.count + options.maxQuestionTokens
-                    try model.model.checkContext(capacity, what: "a self-study question over a window of \(w.corpusWindow.ids.count) tokens")
+                    try model.model.checkContext(system.count + seedTurn.count + options.maxQuestionTokens,
+                                                 what: "a self-study question over a window of \(w.corpusWindow.ids.count) tokens")
                 }
-                let c = model.model.makeCache(capacity: capacity)
-                c.copyPrefix(from: base, count: system.count)
-                caches.append(c)
+                caches.append(model.model.makeCache(capacity: message == nil ? seedTurn.count + options.maxQuestionTokens : 1, continuing: base))
                 kinds.append(kind)
                 owners.append((w, j))
                 spans.append(span)
@@ -208,42 +205,27 @@ public struct SelfStudy: Sendable {
                 questions[asking[s]] = openings[asking[s]] + ids
             }
         }
-        caches = []
 
-        // agent B: the answer, reading its teacher context, with the teacher's distribution at
-        // every token; one prefilled cache per distinct context, copied into its conversations
+        // agent B: the answer, reading its teacher context (prefilled once and shared by its
+        // conversations), with the teacher's distribution at every token
         let prompts = questions.map { StudentPrompt.ids(question: $0, tokenizer: tok) }
         var teacher = [[TeacherTopK]](repeating: [], count: count), questionTeacher = teacher
         var answers = given.map { $0 ?? [] }
         var cuts = [Int?](repeating: nil, count: count)
-        var bases: [Range<Int>: KVCache] = [:]
-        for span in Set(spans).sorted(by: { ($0.lowerBound, $0.upperBound) < ($1.lowerBound, $1.upperBound) }) {
+        for span in Set(spans).sorted(by: { ($0.lowerBound, $0.upperBound) < ($1.lowerBound, $1.upperBound) }) where bases[span] == nil {
             let system = systemTurn(corpus[span])
             try model.model.checkContext(system.count, what: "a teacher context of \(span.count) tokens")
             let base = model.model.makeCache(capacity: system.count)
             _ = model.prefill(system, cache: base)
             bases[span] = base
         }
-        let capacities = (0..<count).map { bases[spans[$0]]!.count + prompts[$0].count + options.maxAnswerTokens }
-        var groups: [[Int]] = [[]], held = 0
-        for i in 0..<count {
-            let bytes = capacities[i] * (bases[spans[i]]!.bytesPerToken)
-            if !groups[groups.count - 1].isEmpty && held + bytes > Self.answerCacheBudget { groups.append([]); held = 0 }
-            groups[groups.count - 1].append(i)
-            held += bytes
+        let answerCaches = try (0..<count).map { i -> KVCache in
+            let base = bases[spans[i]]!, own = prompts[i].count + options.maxAnswerTokens
+            try model.model.checkContext(base.count + own, what: "a self-study answer over a teacher context of \(spans[i].count) tokens")
+            return model.model.makeCache(capacity: own, continuing: base)
         }
-        for group in groups {
-            let groupCaches = group.map { i -> KVCache in
-                let c = model.model.makeCache(capacity: capacities[i])
-                c.copyPrefix(from: bases[spans[i]]!, count: bases[spans[i]]!.count)
-                return c
-            }
-            for i in group {
-                try model.model.checkContext(capacities[i], what: "a self-study answer over a teacher context of \(spans[i].count) tokens")
-            }
-            try answer(group: group, caches: groupCaches, prompts: prompts, kinds: kinds, given: given,
-                       answers: &answers, teacher: &teacher, questionTeacher: &questionTeacher, cuts: &cuts)
-        }
+        try answer(group: Array(0..<count), caches: answerCaches, prompts: prompts, kinds: kinds, given: given,
+                   answers: &answers, teacher: &teacher, questionTeacher: &questionTeacher, cuts: &cuts)
         return (0..<count).map { i in
             let (w, j) = owners[i]
             let n = cuts[i] ?? answers[i].count

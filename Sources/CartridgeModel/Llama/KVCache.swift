@@ -4,20 +4,33 @@ import CartridgeKernels
 ///
 /// Layout: keys and values are each (layers, kvHeads, capacity, headDim). Slots 0..<count are
 /// filled; a cartridge occupies the first slots, ordinary tokens follow at positions count...
+///
+/// A cache may continue a shared `base` cache (a context many sequences read, such as a corpus
+/// prefilled once): its own slot i then holds position `base.count + i`, and attention reads the
+/// base's slots first, without copying them. The base must not change while it is shared.
 public final class KVCache: @unchecked Sendable {
     public let layers: Int, kvHeads: Int, headDim: Int, capacity: Int
     public private(set) var count = 0
     public let keys: FloatBuffer
     public let values: FloatBuffer
+    /// The shared cache this one continues, and its length when this cache was made.
+    public let base: KVCache?
+    public let baseLength: Int
 
-    public init(config: ModelConfig, capacity: Int) {
+    public init(config: ModelConfig, capacity: Int, base: KVCache? = nil) {
         layers = config.layers
         kvHeads = config.kvHeads
         headDim = config.headDim
         self.capacity = capacity
         keys = FloatBuffer(count: layers * kvHeads * capacity * headDim)
         values = FloatBuffer(count: layers * kvHeads * capacity * headDim)
+        invariant(base?.base == nil, "a shared base cannot itself continue a base")
+        self.base = base
+        baseLength = base?.count ?? 0
     }
+
+    /// The position of the next token: the base's slots, then this cache's.
+    public var position: Int { baseLength + count }
 
     /// Start of (capacity, headDim) keys of one layer's KV head.
     @inline(__always)

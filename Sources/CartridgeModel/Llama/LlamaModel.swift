@@ -68,7 +68,8 @@ public final class LlamaModel: @unchecked Sendable {
                 fatalError("forward: \(seq.count) new tokens but the KV cache has \(caches[s].remaining) free slots")
             }
             starts.append(positions.count)
-            positions += (0..<seq.count).map { caches[s].count + $0 }
+            guard caches[s].base.map({ $0.count == caches[s].baseLength }) ?? true else { fatalError("forward: a shared base cache changed while shared") }
+            positions += (0..<seq.count).map { caches[s].position + $0 }
         }
         let rope = RoPETable(positions: positions, headDim: hd, base: c.ropeBase)
 
@@ -85,6 +86,13 @@ public final class LlamaModel: @unchecked Sendable {
         let maxLen = tokens.map(\.count).max()!
         let decoding = maxLen == 1  // one new token per sequence
         let scores = FloatBuffer(count: maxLen * maxKeys)  // (T_s, keys) of one head
+        // sequences that continue a shared base cache: each base's queries, attended over it together
+        var sharing: [ObjectIdentifier: (base: KVCache, rows: [Int])] = [:]
+        for (s, cache) in caches.enumerated() {
+            guard let base = cache.base else { continue }
+            sharing[ObjectIdentifier(base), default: (base, [])].rows += (starts[s]..<(starts[s] + tokens[s].count))
+        }
+        let baseParts = sharing.isEmpty ? nil : SharedBaseAttention.Partials(rows: rows, heads: c.heads, headDim: hd)
 
         for (r, id) in tokens.joined().enumerated() {
             guard id >= 0 && id < c.vocabSize else { fatalError("forward: token id \(id) outside the vocabulary (0..<\(c.vocabSize))") }
@@ -102,6 +110,11 @@ public final class LlamaModel: @unchecked Sendable {
             // sequence brings at most a few queries (batched decoding) the attention runs as plain
             // loops, so the sequences can run on all cores (no BLAS inside).
             let (kp, vp, qp, ap) = (k.pointer, v.pointer, q.pointer, att.pointer)
+            if let parts = baseParts {
+                for (base, rowsOfBase) in sharing.values {
+                    SharedBaseAttention.attend(q: qp, rows: rowsOfBase, base: base, layer: l, heads: c.heads, headDim: hd, into: parts)
+                }
+            }
             let attend = { (s: Int, scratch: UnsafeMutablePointer<Float>) in
                 let cache = caches[s], r0 = starts[s], n = tokens[s].count, past = cache.count
                 for h in 0..<c.kvHeads {  // append this sequence's keys and values
@@ -111,8 +124,13 @@ public final class LlamaModel: @unchecked Sendable {
                         (vc + (past + t) * hd).update(from: vp + (r0 + t) * kvDim + h * hd, count: hd)
                     }
                 }
-                Attention.forward(out: ap + r0 * qDim, scores: scratch, q: qp + r0 * qDim, cache: cache, layer: l,
-                                  queries: n, past: past, heads: c.heads, headDim: hd)
+                if cache.base != nil, let parts = baseParts {
+                    SharedBaseAttention.finish(out: ap + r0 * qDim, q: qp + r0 * qDim, cache: cache, layer: l, queries: n, past: past,
+                                               heads: c.heads, headDim: hd, partials: parts, firstRow: r0)
+                } else {
+                    Attention.forward(out: ap + r0 * qDim, scores: scratch, q: qp + r0 * qDim, cache: cache, layer: l,
+                                      queries: n, past: past, heads: c.heads, headDim: hd)
+                }
             }
             if caches.count > 1 && maxLen <= Attention.smallQueries {
                 ParallelFor.shared.run(caches.count, keepWarm: Linear.useQuantized(rows: rows, decoding: decoding)) { s in
@@ -148,5 +166,10 @@ public final class LlamaModel: @unchecked Sendable {
     /// A KV cache sized for this model.
     public func makeCache(capacity: Int? = nil) -> KVCache {
         KVCache(config: config, capacity: min(capacity ?? config.contextLength, config.contextLength))
+    }
+
+    /// A cache of `capacity` own slots continuing the shared cache `base` (read, never copied).
+    public func makeCache(capacity: Int, continuing base: KVCache) -> KVCache {
+        KVCache(config: config, capacity: min(capacity, config.contextLength - base.count), base: base)
     }
 }

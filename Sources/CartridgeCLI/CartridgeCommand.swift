@@ -11,7 +11,7 @@ struct CartridgeCommand: ParsableCommand {
         commandName: "cartridge",
         abstract: "Run the frozen model, and build and use cartridges (trained KV-cache prefixes).",
         subcommands: [TokenizeCommand.self, LogitsCommand.self, GenerateCommand.self, TrainTraceCommand.self,
-                      InitCommand.self, AskCommand.self, EvalCommand.self, InspectCommand.self, EmbedCommand.self, PlotCommand.self, RegistryCommand.self,
+                      InitCommand.self, AskCommand.self, EvalCommand.self, InspectCommand.self, ConvertCommand.self, EmbedCommand.self, PlotCommand.self, RegistryCommand.self,
                       ServeCommand.self])
 }
 

@@ -14,11 +14,11 @@ struct InitCommand: ParsableCommand {
     @Argument(help: "A text file or a folder of documents.") var source: String
     @Option(name: .shortAndLong, help: "Output .cart file.") var output: String
     @Option(help: "Number of KV slots p.") var size = 128
-    @Option(help: "Tensor dtype in the file: f16, bf16 or f32.") var dtype = "f16"
+    @Option(help: ArgumentHelp("Tensor dtype in the file: \(TensorDType.choices).")) var dtype = "f16"
 
     func run() throws {
         guard size >= 2 else { throw ValidationError("--size must be at least 2 (slot 0 is the attention sink)") }
-        guard let dt = TensorDType(rawValue: dtype) else { throw ValidationError("--dtype must be f16, bf16 or f32") }
+        guard let dt = TensorDType(rawValue: dtype) else { throw ValidationError("--dtype must be \(TensorDType.choices), not '\(dtype)'") }
         guard output.hasSuffix(".cart") else { throw ValidationError("--output must end in .cart") }
         let lm = try options.load()
         do {

@@ -47,7 +47,7 @@ struct CompileCommand: ParsableCommand {
     @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?
     @Option(help: "Steps between validation losses (default: 40; each costs a forward pass over the held-out conversations).") var validateEvery: Int?
     @Option(help: "Also write a complete cartridge every N steps to WORK/snapshots/ (for quality-vs-time curves).") var snapshotEvery: Int?
-    @Option(help: "Tensor dtype of the output: f16, bf16 or f32.") var dtype: String?
+    @Option(help: ArgumentHelp("Tensor dtype of the output: \(TensorDType.choices).")) var dtype: String?
     @Option(help: "GGUF model (default: the cached SmolLM2-135M-Instruct).") var model: String?
     @Option(help: "Work directory (default: OUTPUT.work next to the output).") var workDir: String?
     @Option(help: "Threads for matrix products (default: all cores).") var threads: Int?
@@ -87,7 +87,7 @@ struct CompileCommand: ParsableCommand {
         if let v = validation { o.validationFraction = v }
         if let v = checkpointEvery { o.checkpointEvery = v }
         if let v = dtype {
-            guard let d = TensorDType(rawValue: v) else { throw ValidationError("--dtype must be f16, bf16 or f32") }
+            guard let d = TensorDType(rawValue: v) else { throw ValidationError("--dtype must be \(TensorDType.choices), not '\(v)'") }
             o.dtype = d
         }
         if let e = epochs {

@@ -62,7 +62,7 @@ public enum CartError: Error, CustomStringConvertible, Equatable {
         case let .unsupportedCodec(path, code):
             return "\(path) uses payload codec \(code), which this build does not know (1 = zstd is the only codec); update the cartridge tools"
         case let .unsupportedDType(path, code):
-            return "\(path) uses tensor dtype code \(code), which this build does not know (1 = f32, 2 = f16, 3 = bf16); update the cartridge tools"
+            return "\(path) uses tensor dtype code \(code), which this build does not know (1 = f32, 2 = f16, 3 = bf16, 4 = q8_0, 5 = q4_0); update the cartridge tools"
         case let .corruptMetadata(path, reason):
             return "\(path) has invalid metadata: \(reason)"
         case let .corruptRetrieval(path, reason):

@@ -23,7 +23,9 @@ public enum CartFile {
     ///
     /// - Parameters:
     ///   - dtype: how to store the tensors; default `cartridge.metadata.dtype`. The metadata
-    ///     written says the dtype actually used. f16 and bf16 round to nearest, ties to even.
+    ///     written says the dtype actually used. f16 and bf16 round to nearest, ties to even;
+    ///     q8_0 and q4_0 quantize blocks of 32 values along `headDim`, which must be a multiple
+    ///     of 32 (`TensorDType.roundTripped` gives the values a read will return).
     ///   - compressionLevel: the zstd level (default 3).
     /// - Throws: `CartError.invalidCartridge` or `.shapeMismatch` when the cartridge is not
     ///   sound (nothing is written), `CartError.io` when the file system refuses.
@@ -76,18 +78,19 @@ public enum CartFile {
         retrieval.appendLE(UInt32(0))
         for v in cartridge.retrievalVectors { retrieval.appendLE(v.bitPattern) }
 
-        // payload: for each layer, its keys then its values
-        let perLayer = meta.layerElementCount ?? 0  // validate() checked it
-        let width = dtype.byteWidth
-        var raw = [UInt8](repeating: 0, count: 2 * meta.layers * perLayer * width)
+        // payload: for each layer, its keys then its values (validate() checked that a layer's
+        // elements are a whole number of the dtype's blocks)
+        let perLayer = meta.layerElementCount ?? 0
+        let layerBytes = dtype.byteCount(elements: perLayer) ?? 0
+        var raw = [UInt8](repeating: 0, count: 2 * meta.layers * layerBytes)
         try raw.withUnsafeMutableBytes { out in
             for l in 0..<meta.layers {
                 for (t, tensor) in [("keys", cartridge.keys), ("values", cartridge.values)].enumerated() {
-                    let offset = (2 * l + t) * perLayer * width
+                    let offset = (2 * l + t) * layerBytes
                     try tensor.1.withUnsafeBufferPointer { src in
                         let part = UnsafeBufferPointer(rebasing: src[(l * perLayer)..<((l + 1) * perLayer)])
-                        if let bad = encodeElements(part, dtype: dtype, into: out, at: offset) {
-                            throw CartError.invalidCartridge(reason: "\(tensor.0)[\(l * perLayer + bad)] = \(part[bad]) is too large for \(dtype.rawValue); write the cartridge as \(dtype == .f16 ? "bf16 or f32" : "f32")")
+                        if let bad = dtype.encode(part, into: out, at: offset) {
+                            throw CartError.invalidCartridge(reason: dtype.tooLargeReason("\(tensor.0)[\(l * perLayer + bad)] = \(part[bad])"))
                         }
                     }
                 }
@@ -104,32 +107,6 @@ public enum CartFile {
             payloadLength: payload.count, payloadRawLength: raw.count,
             metadataSHA256: sha256(metadataBytes), retrievalSHA256: sha256(retrieval), payloadSHA256: sha256(payload))
         return header + metadataBytes + retrieval + payload
-    }
-
-    /// Stores `source` as `dtype` at byte `offset` of `out`; returns the index of the first
-    /// value that became infinite (too large for the dtype), or nil.
-    private static func encodeElements(_ source: UnsafeBufferPointer<Float>, dtype: TensorDType,
-                                       into out: UnsafeMutableRawBufferPointer, at offset: Int) -> Int? {
-        var overflow: Int?
-        switch dtype {
-        case .f32:
-            for (i, v) in source.enumerated() {
-                out.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: offset + 4 * i, as: UInt32.self)
-            }
-        case .f16:
-            for (i, v) in source.enumerated() {
-                let h = HalfPrecision.f16Bits(v)
-                if h & 0x7FFF == 0x7C00 && overflow == nil { overflow = i }
-                out.storeBytes(of: h.littleEndian, toByteOffset: offset + 2 * i, as: UInt16.self)
-            }
-        case .bf16:
-            for (i, v) in source.enumerated() {
-                let h = HalfPrecision.bf16Bits(v)
-                if h & 0x7FFF == 0x7F80 && overflow == nil { overflow = i }
-                out.storeBytes(of: h.littleEndian, toByteOffset: offset + 2 * i, as: UInt16.self)
-            }
-        }
-        return overflow
     }
 
     // MARK: Reading
@@ -181,12 +158,15 @@ public enum CartFile {
         guard metadata.dtype == header.dtype else {
             throw CartError.corruptMetadata(path: path, reason: "the metadata says dtype \(metadata.dtype.rawValue) but the header says \(header.dtype.rawValue)")
         }
-        // payload size implied by the metadata (problem() checked that the element count exists)
+        // payload size implied by the metadata (problem() checked that the element count exists
+        // and that a block dtype's blocks fit whole in headDim)
         let elements = metadata.tensorElementCount ?? 0
-        guard let rawBytes = checkedProduct([2, elements, header.dtype.byteWidth]), rawBytes == header.payloadRawLength else {
+        let rawBytes = checkedProduct([2, elements]).flatMap { header.dtype.byteCount(elements: $0) }
+        guard let rawBytes, rawBytes == header.payloadRawLength else {
+            let perBlock = header.dtype.isBlockQuantized ? " ÷ \(header.dtype.blockLength) values per block" : ""
             throw CartError.shapeMismatch(
-                what: "\(path): payload bytes (2 tensors × \(metadata.layers) layers × \(metadata.kvHeads) heads × \(metadata.length) slots × \(metadata.headDim) dims × \(header.dtype.byteWidth) bytes)",
-                expected: checkedProduct([2, elements, header.dtype.byteWidth]) ?? -1, found: header.payloadRawLength)
+                what: "\(path): payload bytes (2 tensors × \(metadata.layers) layers × \(metadata.kvHeads) heads × \(metadata.length) slots × \(metadata.headDim) dims\(perBlock) × \(header.dtype.blockBytes) bytes)",
+                expected: rawBytes ?? -1, found: header.payloadRawLength)
         }
         let vectors = try decodeRetrieval(Array(retrievalBytes), metadata: metadata, path: path)
         if let expected = expectedModel, !metadata.model.isSameModel(as: expected) {
@@ -229,41 +209,23 @@ public enum CartFile {
         let count = metadata.tensorElementCount ?? 0
         var keys = [Float](repeating: 0, count: count)
         var values = [Float](repeating: 0, count: count)
-        let width = header.dtype.byteWidth
+        let layerBytes = header.dtype.byteCount(elements: perLayer) ?? 0
         try raw.withUnsafeBytes { input in
             for l in 0..<metadata.layers {
                 for t in 0..<2 {
-                    let offset = (2 * l + t) * perLayer * width
-                    let decode = { (out: inout UnsafeMutableBufferPointer<Float>) -> Int? in
+                    let offset = (2 * l + t) * layerBytes
+                    let decode = { (out: inout UnsafeMutableBufferPointer<Float>) -> String? in
                         let part = UnsafeMutableBufferPointer(rebasing: out[(l * perLayer)..<((l + 1) * perLayer)])
-                        return decodeElements(input, at: offset, dtype: header.dtype, into: part)
+                        return header.dtype.decode(input, at: offset, into: part)
                     }
-                    let bad = t == 0 ? keys.withUnsafeMutableBufferPointer(decode) : values.withUnsafeMutableBufferPointer(decode)
-                    if let i = bad {
-                        throw CartError.corruptPayload(path: path, reason: "\(t == 0 ? "keys" : "values") of layer \(l) hold a non-finite value at element \(i)")
+                    let problem = t == 0 ? keys.withUnsafeMutableBufferPointer(decode) : values.withUnsafeMutableBufferPointer(decode)
+                    if let problem {
+                        throw CartError.corruptPayload(path: path, reason: "\(t == 0 ? "keys" : "values") of layer \(l) hold \(problem)")
                     }
                 }
             }
         }
         return Cartridge(metadata: metadata, keys: keys, values: values, retrievalVectors: summary.retrievalVectors)
-    }
-
-    /// Decodes `out.count` elements of `dtype` at byte `offset` of `input`; returns the index
-    /// of the first non-finite value, or nil.
-    private static func decodeElements(_ input: UnsafeRawBufferPointer, at offset: Int, dtype: TensorDType,
-                                       into out: UnsafeMutableBufferPointer<Float>) -> Int? {
-        var bad: Int?
-        for i in 0..<out.count {
-            let v: Float
-            switch dtype {
-            case .f32: v = Float(bitPattern: UInt32(littleEndian: input.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)))
-            case .f16: v = HalfPrecision.float(f16: UInt16(littleEndian: input.loadUnaligned(fromByteOffset: offset + 2 * i, as: UInt16.self)))
-            case .bf16: v = HalfPrecision.float(bf16: UInt16(littleEndian: input.loadUnaligned(fromByteOffset: offset + 2 * i, as: UInt16.self)))
-            }
-            if !v.isFinite && bad == nil { bad = i }
-            out[i] = v
-        }
-        return bad
     }
 
     /// The retrieval vectors of a retrieval block, checked against the metadata.

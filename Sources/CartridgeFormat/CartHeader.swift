@@ -7,7 +7,7 @@
 //       12    4 u32 header length in bytes (192 for version 1.0)
 //       16   32 SHA-256 of header bytes [0, header length) with bytes 16..<48 set to zero
 //       48    1 u8  payload codec (1 = zstd)
-//       49    1 u8  tensor dtype (1 = f32, 2 = f16, 3 = bf16)
+//       49    1 u8  tensor dtype (1 = f32, 2 = f16, 3 = bf16, 4 = q8_0, 5 = q4_0)
 //       50    6 reserved, zero
 //       56    8 u64 file length in bytes
 //       64    8 u64 metadata length

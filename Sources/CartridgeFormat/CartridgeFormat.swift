@@ -31,6 +31,10 @@ public struct ModelIdentity: Codable, Sendable, Equatable {
 }
 
 /// How tensor elements are stored in the payload. Readers always return `Float`.
+///
+/// The float types store each value on its own; `q8_0` and `q4_0` store blocks of 32
+/// consecutive values (along `headDim`, within one slot's row) that share one f16 scale, as GGUF
+/// does. The encoding itself is in `TensorDType+Coding.swift`.
 public enum TensorDType: String, Codable, Sendable, CaseIterable {
     /// IEEE 754 binary16 (1 sign, 5 exponent, 10 mantissa bits), rounded to nearest even.
     case f16
@@ -38,16 +42,53 @@ public enum TensorDType: String, Codable, Sendable, CaseIterable {
     case bf16
     /// IEEE 754 binary32, stored exactly.
     case f32
+    /// GGUF's Q8_0: per block of 32 values an f16 scale d and 32 int8 q, x = q · d (34 bytes).
+    case q8_0
+    /// GGUF's Q4_0: per block of 32 values an f16 scale d and 32 4-bit q, x = (q - 8) · d (18 bytes).
+    case q4_0
 
-    /// Bytes per element.
-    public var byteWidth: Int { self == .f32 ? 4 : 2 }
+    /// The dtype names, for help texts and error messages: "f16, bf16, f32, q8_0 or q4_0".
+    public static var choices: String {
+        let names = allCases.map(\.rawValue)
+        return names.dropLast().joined(separator: ", ") + " or " + names[names.count - 1]
+    }
 
-    /// The code of this dtype in the file header (1 = f32, 2 = f16, 3 = bf16).
+    /// Values per block: 32 for `q8_0` and `q4_0`, whose values share a scale; 1 for the float types.
+    public var blockLength: Int {
+        switch self {
+        case .f32, .f16, .bf16: return 1
+        case .q8_0, .q4_0: return 32
+        }
+    }
+
+    /// Bytes per block: 4 (f32), 2 (f16, bf16), 34 (q8_0: 2 + 32), 18 (q4_0: 2 + 16).
+    public var blockBytes: Int {
+        switch self {
+        case .f32: return 4
+        case .f16, .bf16: return 2
+        case .q8_0: return 34
+        case .q4_0: return 18
+        }
+    }
+
+    /// Whether values are stored in blocks that share a scale (`q8_0`, `q4_0`).
+    public var isBlockQuantized: Bool { blockLength > 1 }
+
+    /// Bytes that `elements` values take in this dtype, or nil when `elements` is negative, not a
+    /// whole number of blocks, or the count overflows.
+    public func byteCount(elements: Int) -> Int? {
+        guard elements >= 0, elements % blockLength == 0 else { return nil }
+        return checkedProduct([elements / blockLength, blockBytes])
+    }
+
+    /// The code of this dtype in the file header (1 = f32, 2 = f16, 3 = bf16, 4 = q8_0, 5 = q4_0).
     public var headerCode: UInt8 {
         switch self {
         case .f32: return 1
         case .f16: return 2
         case .bf16: return 3
+        case .q8_0: return 4
+        case .q4_0: return 5
         }
     }
 
@@ -57,6 +98,8 @@ public enum TensorDType: String, Codable, Sendable, CaseIterable {
         case 1: self = .f32
         case 2: self = .f16
         case 3: self = .bf16
+        case 4: self = .q8_0
+        case 5: self = .q4_0
         default: return nil
         }
     }
@@ -209,13 +252,17 @@ public struct CartridgeMetadata: Codable, Sendable, Equatable {
         checkedProduct([chunks.count, embeddingDimension])
     }
 
-    /// Why the metadata is inconsistent, or nil when it is sound. Checks ranges and references
-    /// only; the tensors are checked against it elsewhere.
+    /// Why the metadata is inconsistent, or nil when it is sound. Checks ranges, references and
+    /// that `headDim` holds whole blocks of `dtype`; the tensors are checked against it elsewhere.
     func problem() -> String? {
         if !isHex(model.fingerprint) { return "model.fingerprint \"\(model.fingerprint.prefix(80))\" is not a hexadecimal hash" }
         if layers < 1 { return "layers is \(layers), must be at least 1" }
         if kvHeads < 1 { return "kvHeads is \(kvHeads), must be at least 1" }
         if headDim < 1 { return "headDim is \(headDim), must be at least 1" }
+        if headDim % dtype.blockLength != 0 {
+            return "dtype \(dtype.rawValue) stores blocks of \(dtype.blockLength) values along headDim, but headDim is \(headDim), "
+                + "not a multiple of \(dtype.blockLength); use f16, bf16 or f32 for this head size"
+        }
         if length < 1 { return "length is \(length), must be at least 1" }
         if frozenSlots < 0 || frozenSlots > length { return "frozenSlots is \(frozenSlots), must be in 0...\(length) (length)" }
         if tensorElementCount == nil { return "layers × kvHeads × length × headDim overflows" }

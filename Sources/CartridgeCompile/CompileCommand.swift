@@ -23,6 +23,7 @@ struct CompileCommand: ParsableCommand {
     @Argument(help: "A folder of text documents (or one file).") var source: String
     @Option(name: .shortAndLong, help: "Output .cart file.") var output: String
     @Option(help: "Cartridge KV slots p.") var size: Int?
+    @Option(name: .customLong("init"), help: "What the cartridge starts from: first (the KV of the corpus' first p tokens) or attention (per layer and KV head, the tokens of the whole corpus that attention uses most).") var initialization: InitSelection?
     @Option(help: "Self-study conversations to synthesize.") var samples: Int?
     // Each window option also answers to its earlier name (--per-chunk, --chunks-per-batch, --chunk-min, --chunk-max).
     @Option(name: [.customLong("per-window"), .customLong("per-chunk")], help: "Conversations per corpus window (decoded together, sharing the window's KV cache).") var perWindow: Int?
@@ -56,6 +57,7 @@ struct CompileCommand: ParsableCommand {
     func options() throws -> CompileOptions {
         var o = quick ? CompileOptions.quick : CompileOptions()
         if let v = size { o.size = v }
+        if let v = initialization { o.initialization = v }
         if let v = samples { o.samples = v }
         if let v = perWindow { o.conversationsPerWindow = v }
         if let v = windowsPerBatch { o.windowsPerBatch = v }
@@ -180,4 +182,5 @@ struct CompileFailure: Error, CustomStringConvertible {
 // ArgumentParser parses these by raw value and lists the allowed values in help and errors.
 extension LossWeighting: ExpressibleByArgument {}
 extension TeacherContext: ExpressibleByArgument {}
+extension InitSelection: ExpressibleByArgument {}
 extension LearningRateSchedule: ExpressibleByArgument {}

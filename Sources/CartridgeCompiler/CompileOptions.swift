@@ -1,3 +1,4 @@
+import CartridgeCorpus
 import CartridgeFormat
 import CartridgeTraining
 
@@ -33,6 +34,8 @@ public enum LossWeighting: String, Codable, Sendable, CaseIterable {
 public struct CompileOptions: Codable, Sendable, Equatable {
     /// KV slots p of the cartridge.
     public var size = 128
+    /// Which corpus tokens' KV the cartridge starts from (and the anchor holds it near).
+    public var initialization = InitSelection.first
     /// Self-study conversations to synthesize.
     public var samples = 512
     /// Conversations per corpus window (they share its KV cache).
@@ -97,7 +100,7 @@ public struct CompileOptions: Codable, Sendable, Equatable {
     /// The stored names (work directories' job files, cartridges' recipes) keep the names these
     /// settings had before windows and passages were told apart, so existing work directories resume.
     enum CodingKeys: String, CodingKey {
-        case size, samples
+        case size, initialization, samples
         case conversationsPerWindow = "conversationsPerChunk", windowsPerBatch = "chunksPerBatch"
         case windowMinTokens = "chunkMinTokens", windowMaxTokens = "chunkMaxTokens"
         case maxQuestionTokens, maxAnswerTokens, seedKinds, teacherContext, writtenTurnWeight, corpusTurnWeight, questionTemperature, teacherTopK, teacherMass, steps, batchSize

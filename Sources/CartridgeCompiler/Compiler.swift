@@ -83,9 +83,9 @@ public final class Compiler: @unchecked Sendable {
 
         var corpus: [Int] = []
         for (i, d) in documents.enumerated() { corpus += tok.encode((i == 0 ? "" : "\n\n") + d.text, parseSpecial: false) }
-        let prefixIDs = CartridgeBuilder.prefixIDs(documents: documents, tokenizer: tok, size: options.size)
-        if prefixIDs.count < options.size {
-            logger.warning("the corpus has only \(prefixIDs.count) tokens with its header; the cartridge gets \(prefixIDs.count) slots")
+        let initial = CartridgeBuilder.initialTensors(documents: documents, model: lm, size: options.size, selection: options.initialization)
+        if initial.length < options.size {
+            logger.warning("the corpus has only \(initial.length) tokens with its header; the cartridge gets \(initial.length) slots")
         }
 
         // ---- data ----
@@ -94,8 +94,8 @@ public final class Compiler: @unchecked Sendable {
         let synthesisSeconds = Date().timeIntervalSince(synthStart)
         let trainingTokens = train.reduce(0) { $0 + $1.tokens.count }
         if let longest = (train + validation).map(\.tokens.count).max() {
-            try lm.model.checkContext(prefixIDs.count + longest,
-                                      what: "a cartridge of \(prefixIDs.count) slots and a training sequence of \(longest) tokens")
+            try lm.model.checkContext(initial.length + longest,
+                                      what: "a cartridge of \(initial.length) slots and a training sequence of \(longest) tokens")
         }
         logger.info("data: \(train.count) training and \(validation.count) validation sequences, \(trainingTokens) training tokens")
 
@@ -103,7 +103,7 @@ public final class Compiler: @unchecked Sendable {
         let trainStart = Date()
         let embedder = try MiniLMEmbedder(directory: embedderDirectory)
         let (passages, vectors) = CartridgeBuilder.retrievalVectors(documents: documents, embedder: embedder)
-        let prefix = TrainablePrefix(model: lm.model, ids: prefixIDs, frozen: 1)
+        let prefix = TrainablePrefix(model: lm.model, keys: initial.keys, values: initial.values, length: initial.length, frozen: 1)
         let adam = Adam(config: AdamConfig(learningRate: options.learningRate, anchor: options.anchor), prefix: prefix)
         let firstStep = try work.loadCheckpoint(prefix: prefix, adam: adam) ?? 0
         guard firstStep <= options.steps else { throw WorkDirectoryError.trainedPast(path: work.url.path, step: firstStep, steps: options.steps) }

@@ -68,22 +68,49 @@ public enum CartridgeBuilder {
         return (keys, values)
     }
 
+    /// The corpus as the model reads it in context: `<|im_start|>system\n{documents}<|im_end|>\n`
+    /// (documents separated by blank lines), cut into consecutive system turns of at most `limit`
+    /// tokens when it is longer.
+    public static func contextSegments(documents: [Document], tokenizer: Tokenizer, limit: Int) -> [[Int]] {
+        let open = tokenizer.encode("<|im_start|>system\n", parseSpecial: true), close = tokenizer.encode("<|im_end|>\n", parseSpecial: true)
+        var corpus: [Int] = []
+        for (i, d) in documents.enumerated() { corpus += tokenizer.encode((i == 0 ? "" : "\n\n") + d.text, parseSpecial: false) }
+        let room = max(1, limit - open.count - close.count)
+        return stride(from: 0, to: max(corpus.count, 1), by: room).map { open + corpus[$0..<min(corpus.count, $0 + room)] + close }
+    }
+
+    /// The initial keys and values, each (layers, kvHeads, p, headDim), of a cartridge of `size`
+    /// slots (p: fewer when the corpus is shorter): the KV of the corpus' first tokens, or of the
+    /// tokens attention uses most (`InitSelection`).
+    public static func initialTensors(documents: [Document], model lm: LanguageModel, size: Int,
+                                      selection: InitSelection, keepFirst: Int = 1) -> (keys: [Float], values: [Float], length: Int) {
+        switch selection {
+        case .first:
+            let ids = prefixIDs(documents: documents, tokenizer: lm.tokenizer, size: size)
+            let (keys, values) = kvTensors(model: lm.model, ids: ids)
+            return (keys, values, ids.count)
+        case .attention:
+            let segments = contextSegments(documents: documents, tokenizer: lm.tokenizer, limit: lm.config.contextLength)
+            return AttentionSelection.kvTensors(model: lm.model, segments: segments, size: size, keepFirst: keepFirst)
+        }
+    }
+
     /// An untrained cartridge of `size` slots for the documents, for the model `lm` whose
     /// identity is `identity`, with retrieval vectors from `embedder`.
     public static func initialize(documents: [Document], model lm: LanguageModel, identity: ModelIdentity, embedder: MiniLMEmbedder,
-                                  size: Int, name: String, dtype: TensorDType = .f16,
+                                  size: Int, name: String, dtype: TensorDType = .f16, selection: InitSelection = .first, keepFirst: Int = 1,
                                   logger: Logger = Logger(label: "cartridges.init")) throws -> Cartridge {
         try lm.model.checkContext(size, what: "the cartridge size")
-        let ids = prefixIDs(documents: documents, tokenizer: lm.tokenizer, size: size)
-        if ids.count < size {
-            logger.warning("the corpus has only \(ids.count) tokens with its header; the cartridge gets \(ids.count) slots instead of \(size)")
+        let (keys, values, p) = initialTensors(documents: documents, model: lm, size: size, selection: selection, keepFirst: keepFirst)
+        if p < size {
+            logger.warning("the corpus has only \(p) tokens with its header; the cartridge gets \(p) slots instead of \(size)")
         }
-        let (keys, values) = kvTensors(model: lm.model, ids: ids)
-        let p = ids.count
         let (chunks, vectors) = retrievalVectors(documents: documents, embedder: embedder)
         let meta = metadata(name: name, model: lm, identity: identity, length: p, frozen: 1, dtype: dtype, documents: documents, chunks: chunks,
                             embeddingDimension: embedder.dimension,
-                            recipe: ["method": .string("init"), "prefix_tokens": .number(Double(p))], results: [:])
+                            recipe: ["method": .string("init"), "selection": .string(selection.rawValue), "keep_first": .number(Double(keepFirst)),
+                                     "prefix_tokens": .number(Double(p))],
+                            results: [:])
         return Cartridge(metadata: meta, keys: keys, values: values, retrievalVectors: vectors)
     }
 }

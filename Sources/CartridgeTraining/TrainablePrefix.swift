@@ -36,6 +36,15 @@ public final class TrainablePrefix: @unchecked Sendable {
         slots.copy(count: length, from: cache.slots)
     }
 
+    /// A prefix holding given keys (post-RoPE) and values, each (layers, kvHeads, length, headDim).
+    public convenience init(model: LlamaModel, keys: [Float], values: [Float], length: Int, frozen: Int = 1) {
+        let c = model.config
+        self.init(layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim, length: length, frozen: frozen)
+        invariant(keys.count == self.keys.count && values.count == self.values.count, "keys and values must be (layers, kvHeads, length, headDim)")
+        self.keys.pointer.update(from: keys, count: keys.count)
+        self.values.pointer.update(from: values, count: values.count)
+    }
+
     /// The prefix's storage, for copies in and out.
     public var slots: KVSlots {
         KVSlots(keys: keys.pointer, values: values.pointer, layers: layers, kvHeads: kvHeads, headDim: headDim, slots: length)

@@ -49,8 +49,8 @@ struct RuntimeBench: ParsableCommand {
             var all = [Float]()
             all.reserveCapacity(n * dim)
             for _ in 0..<n { all += randomUnitVector(dim) }
-            for i in 0..<n { _ = index.add(vectors: Array(all[(i * dim)..<((i + 1) * dim)])) }
-            let q = randomUnitVector(dim)
+            for i in 0..<n { _ = index.add(vectors: Array(all[(i * dim)..<((i + 1) * dim)]), words: [nil]) }
+            let q = RetrievalQuery(vector: randomUnitVector(dim), words: [])
             result["retrieval_ms_\(n)"] = timeBest(5) { _ = index.search(q, k: 5) } * 1000
         }
         let loaded = try rt.load(url)

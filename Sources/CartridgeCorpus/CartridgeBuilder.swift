@@ -24,13 +24,15 @@ public enum CartridgeBuilder {
         return Array(ids.prefix(size))
     }
 
-    /// Retrieval passages of every document and their embeddings, (passages, dimension).
+    /// Retrieval passages of every document (with their words, for lexical scoring) and their
+    /// embeddings, (passages, dimension).
     public static func retrievalVectors(documents: [Document], embedder: MiniLMEmbedder) -> ([RetrievalPassage], [Float]) {
         var passages: [RetrievalPassage] = []
         var vectors: [Float] = []
         for (s, d) in documents.enumerated() {
             for piece in PassageSplitter.passages(d.text) {
-                passages.append(RetrievalPassage(source: s, start: piece.start, end: piece.end, preview: String(piece.text.prefix(120))))
+                passages.append(RetrievalPassage(source: s, start: piece.start, end: piece.end, preview: String(piece.text.prefix(120)),
+                                                 terms: PassageTerms(text: piece.text)))
                 vectors += embedder.embed(piece.text)
             }
         }

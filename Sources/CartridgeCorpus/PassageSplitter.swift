@@ -6,10 +6,12 @@ public struct Passage: Sendable, Equatable {
     public var text: String
 }
 
-/// Splits text into retrieval passages of about `words` whitespace-separated words (the
-/// embedder reads at most 256 word pieces, about 180 English words).
+/// Splits text into retrieval passages of about `words` whitespace-separated words, each starting
+/// `words - overlap` words after the one before (the embedder reads at most 256 word pieces, about
+/// 180 English words). Passages of 60 words find the passage a question is about better than
+/// 120 (docs/quality.md).
 public enum PassageSplitter {
-    public static func passages(_ text: String, words: Int = 120, overlap: Int = 20) -> [Passage] {
+    public static func passages(_ text: String, words: Int = 60, overlap: Int = 20) -> [Passage] {
         invariant(words > overlap && overlap >= 0)
         let bytes = Array(text.utf8)
         // word spans by UTF-8 offsets (ASCII whitespace separates words)

@@ -133,12 +133,16 @@ public struct RetrievalPassage: Codable, Sendable, Equatable {
     public var end: Int
     /// The beginning of the passage's text, for people.
     public var preview: String
+    /// The passage's words, for lexical scoring; nil in files written before they were stored
+    /// (such passages are found by their vector alone).
+    public var terms: PassageTerms?
 
-    public init(source: Int, start: Int, end: Int, preview: String) {
+    public init(source: Int, start: Int, end: Int, preview: String, terms: PassageTerms? = nil) {
         self.source = source
         self.start = start
         self.end = end
         self.preview = preview
+        self.terms = terms
     }
 }
 
@@ -288,6 +292,7 @@ public struct CartridgeMetadata: Codable, Sendable, Equatable {
             guard c.start >= 0 && c.start <= c.end else {
                 return "chunks[\(i)] covers bytes \(c.start)..<\(c.end); need 0 <= start <= end"
             }
+            if let p = c.terms?.problem() { return "chunks[\(i)].terms \(p)" }
         }
         return nil
     }

@@ -2,9 +2,9 @@ import CartridgeFormat
 import Foundation
 import Logging
 
-/// A directory of `.cart` files: every file's metadata and retrieval vectors are read (and
-/// verified) when the library opens; tensors load on first use and stay in an LRU cache bounded
-/// by `memoryBudget` bytes.
+/// A directory of `.cart` files: every file's metadata and retrieval passages are read (and
+/// verified) and indexed together when the library opens (word frequencies count every file);
+/// tensors load on first use and stay in an LRU cache bounded by `memoryBudget` bytes.
 public final class CartridgeLibrary: @unchecked Sendable {
     /// One file of the library.
     public struct Entry: Sendable {
@@ -46,7 +46,7 @@ public final class CartridgeLibrary: @unchecked Sendable {
                 guard m.embeddingDimension == embeddingDimension else {
                     throw RuntimeError.embeddingMismatch(cartridge: name, found: m.embeddingDimension, expected: embeddingDimension)
                 }
-                _ = index.add(vectors: summary.retrievalVectors)
+                _ = index.add(vectors: summary.retrievalVectors, words: m.chunks.map(\.terms))
                 entries.append(Entry(name: name, url: url, metadata: m))
             } catch {
                 if skipInvalid {
@@ -61,9 +61,9 @@ public final class CartridgeLibrary: @unchecked Sendable {
         self.index = index
     }
 
-    /// The k entries whose passages are most similar to a query vector, best first.
-    public func search(vector: [Float], k: Int) -> [(entry: Entry, score: Float)] {
-        index.search(vector, k: k).map { (entries[$0.cartridge], $0.score) }
+    /// The k entries whose passages best match a query, best first (scored as `ExactIndex` says).
+    public func search(_ query: RetrievalQuery, k: Int) -> [(entry: Entry, score: Float)] {
+        index.search(query, k: k).map { (entries[$0.cartridge], $0.score) }
     }
 
     /// The tensors of an entry, from the cache or the file (verified against the model).

@@ -60,9 +60,14 @@ public final class CartridgeRuntime: @unchecked Sendable {
                              memoryBudget: memoryBudget, logger: logger)
     }
 
-    /// The k cartridges of the library most similar to the query, best first.
+    /// The retrieval query of a text: its embedding and its words.
+    public func query(_ text: String) throws -> RetrievalQuery {
+        RetrievalQuery(vector: try embedder().embed(text), text: text)
+    }
+
+    /// The k cartridges of the library that best match the query, best first.
     public func retrieve(_ query: String, in library: CartridgeLibrary, k: Int) throws -> [(entry: CartridgeLibrary.Entry, score: Float)] {
-        library.search(vector: try embedder().embed(query), k: k)
+        library.search(try self.query(query), k: k)
     }
 
     /// A KV cache holding the cartridges one after another along the token axis (each with its own

@@ -3,7 +3,7 @@ import CartridgeRegistry
 import CartridgeRuntime
 import Foundation
 
-/// `"cartridges": "auto"`: the registry's names whose retrieval vectors best match the question.
+/// `"cartridges": "auto"`: the registry's names whose retrieval passages best match the question.
 /// The index covers each name's preferred version (its `stable` alias, else its newest) and is
 /// rebuilt when that set of versions changes, so pushes and alias moves reach it at once.
 final class AutoRouter: @unchecked Sendable {
@@ -22,6 +22,7 @@ final class AutoRouter: @unchecked Sendable {
     /// The `top` best versions for `query`, best first.
     func route(_ query: String, top: Int) throws -> [CartridgeVersion] {
         let embedder = try runtime.embedder()
+        let q = try runtime.query(query)
         let current = try registry.names().map { try registry.resolve(CartridgeReference(name: $0), stickyKey: nil) }
         lock.lock()
         defer { lock.unlock() }
@@ -31,12 +32,12 @@ final class AutoRouter: @unchecked Sendable {
             for v in current {
                 guard let summary = try? CartFile.readSummary(from: registry.file(of: v), expectedModel: runtime.identity),
                       summary.metadata.embeddingDimension == embedder.dimension, !summary.retrievalVectors.isEmpty else { continue }
-                _ = index.add(vectors: summary.retrievalVectors)
+                _ = index.add(vectors: summary.retrievalVectors, words: summary.metadata.chunks.map(\.terms))
                 kept.append(v)
             }
             built = (current, index, kept)
         }
         let (_, index, versions) = built!
-        return index.search(embedder.embed(query), k: top).map { versions[$0.cartridge] }
+        return index.search(q, k: top).map { versions[$0.cartridge] }
     }
 }

@@ -44,14 +44,15 @@ final class IngestTests: XCTestCase {
         for c in passages { XCTAssertEqual(String(decoding: Array(text.utf8)[c.start..<c.end], as: UTF8.self), c.text) }
     }
 
-    func testExactIndexScoresByBestPassage() {
+    func testWithoutWordsTheIndexScoresByTheBestPassageVector() {
         var index = ExactIndex(dimension: 2)
-        _ = index.add(vectors: [1, 0, 0, 1])   // cartridge 0: two chunks
-        _ = index.add(vectors: [0.6, 0.8])     // cartridge 1
-        let m = index.search([0, 1], k: 2)
+        _ = index.add(vectors: [1, 0, 0, 1], words: [nil, nil])   // cartridge 0: two chunks
+        _ = index.add(vectors: [0.6, 0.8], words: [nil])          // cartridge 1
+        let m = index.search(RetrievalQuery(vector: [0, 1], text: "any words"), k: 2)
         XCTAssertEqual(m.map(\.cartridge), [0, 1])
         XCTAssertEqual(m[0].passage, 1)
         XCTAssertEqual(m[0].score, 1)
-        XCTAssertEqual(index.search([1, 0], k: 1).first?.cartridge, 0)
+        XCTAssertEqual(m[1].score, 0.8, accuracy: 1e-6, "the cosine itself")
+        XCTAssertEqual(index.search(RetrievalQuery(vector: [1, 0], words: []), k: 1).first?.cartridge, 0)
     }
 }

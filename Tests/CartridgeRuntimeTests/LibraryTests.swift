@@ -42,6 +42,29 @@ final class LibraryTests: XCTestCase {
         }
     }
 
+    func testCartridgesWithoutStoredWordsLoadAndAreRankedByTheirVectors() throws {
+        let (rt, dir) = try buildLibrary(size: 8)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // rewrite every cartridge as one written before passages carried their words
+        for name in ["baking", "chess", "volcanoes"] {
+            let url = dir.appendingPathComponent(name + ".cart")
+            var c = try CartFile.read(from: url)
+            XCTAssertTrue(c.metadata.chunks.allSatisfy { $0.terms != nil }, "init stores every passage's words")
+            for i in c.metadata.chunks.indices { c.metadata.chunks[i].terms = nil }
+            try CartFile.write(c, to: url)
+        }
+        let lib = try rt.openLibrary(dir)
+        let question = "Which volcano in Sicily erupts almost every year?"
+        let found = try rt.retrieve(question, in: lib, k: 3)
+        XCTAssertEqual(found.first?.entry.name, "volcanoes")
+        // the score is the best cosine over the cartridge's passage vectors, as before words were stored
+        let q = try rt.embedder().embed(question)
+        let summary = try CartFile.readSummary(from: found[0].entry.url)
+        let d = summary.metadata.embeddingDimension
+        let best = (0..<summary.metadata.chunks.count).map { r in zip(q, summary.retrievalVectors[(r * d)..<((r + 1) * d)]).map(*).reduce(0, +) }.max()!
+        XCTAssertEqual(found[0].score, best, accuracy: 1e-5)
+    }
+
     func testLibraryLoadsLazilyAndEvictsLeastRecentlyUsed() throws {
         let (rt, dir) = try buildLibrary(size: 8)
         defer { try? FileManager.default.removeItem(at: dir) }

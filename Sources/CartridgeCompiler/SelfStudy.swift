@@ -118,8 +118,7 @@ public struct SelfStudy: Sendable {
     /// `<|im_start|>system\n{text}<|im_end|>\n` around corpus tokens: how both agents, the teacher
     /// and the evaluation's in-context condition read a text.
     func systemTurn(_ ids: ArraySlice<Int>) -> [Int] {
-        let tok = model.tokenizer
-        return tok.encode("<|im_start|>system\n", parseSpecial: true) + ids + tok.encode("<|im_end|>\n", parseSpecial: true)
+        StudentPrompt.systemTurn(ids, tokenizer: model.tokenizer)
     }
 
     /// The conversations of several windows of `corpus`, decoded together (one batch for the
@@ -224,7 +223,7 @@ public struct SelfStudy: Sendable {
             try model.model.checkContext(base.count + own, what: "a self-study answer over a teacher context of \(spans[i].count) tokens")
             return model.model.makeCache(capacity: own, continuing: base)
         }
-        try answer(group: Array(0..<count), caches: answerCaches, prompts: prompts, kinds: kinds, given: given,
+        try answer(caches: answerCaches, prompts: prompts, kinds: kinds, given: given,
                    answers: &answers, teacher: &teacher, questionTeacher: &questionTeacher, cuts: &cuts)
         return (0..<count).map { i in
             let (w, j) = owners[i]
@@ -239,17 +238,18 @@ public struct SelfStudy: Sendable {
         kind.isWrittenByAgentA ? options.writtenTurnWeight : options.corpusTurnWeight
     }
 
-    /// Agent B's answers for a group of conversations (`caches[s]` holds conversation
-    /// `group[s]`'s teacher context): greedy answers, cut where a repetition starts, or the given
+    /// Agent B's answers to every conversation (`caches[i]` continues conversation i's teacher
+    /// context): greedy answers, cut where a repetition starts, or the given
     /// (recited) answers read teacher-forced; the teacher's distribution before each answer token,
     /// and before each question token when the user turn is distilled.
-    func answer(group: [Int], caches: [KVCache], prompts: [[Int]], kinds: [SeedKind], given: [[Int]?],
+    func answer(caches: [KVCache], prompts: [[Int]], kinds: [SeedKind], given: [[Int]?],
                 answers: inout [[Int]], teacher: inout [[TeacherTopK]], questionTeacher: inout [[TeacherTopK]], cuts: inout [Int?]) throws {
         let vocab = model.config.vocabSize, k = options.teacherTopK, mass = options.teacherMass
         // row u + i - 1 of a prompt predicts question token i
         let u = model.tokenizer.encode("<|im_start|>user\n", parseSpecial: true).count
+        let markup = StudentPrompt.ids(question: [], tokenizer: model.tokenizer).count
         func questionRows(_ logits: UnsafePointer<Float>, conversation i: Int) -> [TeacherTopK] {
-            let n = prompts[i].count - StudentPrompt.ids(question: [], tokenizer: model.tokenizer).count
+            let n = prompts[i].count - markup
             return (0..<n).map { TeacherTopK(logits: logits + (u + $0 - 1) * vocab, count: vocab, k: k, mass: mass) }
         }
         // teacher-forced reads, a few conversations per forward to bound the logits buffer; the
@@ -265,14 +265,14 @@ public struct SelfStudy: Sendable {
                 }
             }
         }
-        let answering = group.indices.filter { given[group[$0]] == nil }
+        let answering = caches.indices.filter { given[$0] == nil }
         if !answering.isEmpty {
             // a distilled user turn is read teacher-forced first, all but its last token
-            let distilled = answering.filter { userTurnWeight(kinds[group[$0]]) > 0 }
-            read(distilled, inputs: { Array(prompts[group[$0]].dropLast()) }) { s, logits in
-                questionTeacher[group[s]] = questionRows(logits, conversation: group[s])
+            let distilled = answering.filter { userTurnWeight(kinds[$0]) > 0 }
+            read(distilled, inputs: { Array(prompts[$0].dropLast()) }) { s, logits in
+                questionTeacher[s] = questionRows(logits, conversation: s)
             }
-            let rest = answering.map { s in userTurnWeight(kinds[group[s]]) > 0 ? [prompts[group[s]].last!] : prompts[group[s]] }
+            let rest = answering.map { s in userTurnWeight(kinds[s]) > 0 ? [prompts[s].last!] : prompts[s] }
             var rows = [[TeacherTopK]](repeating: [], count: answering.count), found = [Int?](repeating: nil, count: answering.count)
             let generated = try model.generateBatch(
                 prompts: rest, caches: answering.map { caches[$0] }, maxTokens: options.maxAnswerTokens,
@@ -283,7 +283,7 @@ public struct SelfStudy: Sendable {
                     return found[s] != nil
                 })
             for (s, g) in generated.enumerated() {
-                let i = group[answering[s]]
+                let i = answering[s]
                 answers[i] = g.ids
                 teacher[i] = rows[s]
                 cuts[i] = found[s]
@@ -291,9 +291,9 @@ public struct SelfStudy: Sendable {
         }
         // recited answers: the teacher reads the user turn and the given answer, and its
         // distribution before each answer token is recorded
-        let reciting = group.indices.filter { given[group[$0]] != nil }
-        read(reciting, inputs: { prompts[group[$0]] + answers[group[$0]].dropLast() }) { s, logits in
-            let i = group[s]
+        let reciting = caches.indices.filter { given[$0] != nil }
+        read(reciting, inputs: { prompts[$0] + answers[$0].dropLast() }) { s, logits in
+            let i = s
             let first = prompts[i].count - 1  // the row that predicts the answer's first token
             teacher[i] = (0..<answers[i].count).map { t in TeacherTopK(logits: logits + (first + t) * vocab, count: vocab, k: k, mass: mass) }
             if userTurnWeight(kinds[i]) > 0 { questionTeacher[i] = questionRows(logits, conversation: i) }

@@ -74,11 +74,10 @@ public enum CartridgeBuilder {
     /// (documents separated by blank lines), cut into consecutive system turns of at most `limit`
     /// tokens when it is longer.
     public static func contextSegments(documents: [Document], tokenizer: Tokenizer, limit: Int) -> [[Int]] {
-        let open = tokenizer.encode("<|im_start|>system\n", parseSpecial: true), close = tokenizer.encode("<|im_end|>\n", parseSpecial: true)
         var corpus: [Int] = []
         for (i, d) in documents.enumerated() { corpus += tokenizer.encode((i == 0 ? "" : "\n\n") + d.text, parseSpecial: false) }
-        let room = max(1, limit - open.count - close.count)
-        return stride(from: 0, to: max(corpus.count, 1), by: room).map { open + corpus[$0..<min(corpus.count, $0 + room)] + close }
+        let room = max(1, limit - StudentPrompt.systemTurn([], tokenizer: tokenizer).count)
+        return stride(from: 0, to: max(corpus.count, 1), by: room).map { StudentPrompt.systemTurn(corpus[$0..<min(corpus.count, $0 + room)], tokenizer: tokenizer) }
     }
 
     /// The initial keys and values, each (layers, kvHeads, p, headDim), of a cartridge of `size`

@@ -15,4 +15,10 @@ public enum StudentPrompt {
     public static func ids(question: String, tokenizer: Tokenizer) -> [Int] {
         ids(question: tokenizer.encode(question, parseSpecial: false), tokenizer: tokenizer)
     }
+
+    /// `<|im_start|>system\n{ids}<|im_end|>\n`: a text read in context as a system turn, as the
+    /// evaluation's in-context condition, self-study's agents and its teacher read it.
+    public static func systemTurn(_ ids: ArraySlice<Int>, tokenizer: Tokenizer) -> [Int] {
+        tokenizer.encode("<|im_start|>system\n", parseSpecial: true) + ids + tokenizer.encode("<|im_end|>\n", parseSpecial: true)
+    }
 }

@@ -42,6 +42,7 @@ struct CompileCommand: ParsableCommand {
     @Option(help: "Longest synthesized answer, in tokens.") var maxAnswer: Int?
     @Option(name: .customLong("written-turn-weight"), help: "Weight of the teacher's distribution over user turns agent A wrote, relative to answer tokens (default 0: context only).") var writtenTurnWeight: Float?
     @Option(name: .customLong("corpus-turn-weight"), help: "The same for user turns cut from the corpus (recall, recite, entity; default 0).") var corpusTurnWeight: Float?
+    @Option(name: .customLong("hidden-state-weight"), help: "Deep context distillation: weight of each layer's hidden states against the teacher's, relative to the KL (default 0: off; the teacher's states cost a forward per step).") var hiddenStateWeight: Float?
     @Option(name: .customLong("teacher-context"), help: "What agent B and the teacher read: window (the window agent A read) or corpus (the whole corpus when it fits the context, else the longest span around the window).") var teacherContext: TeacherContext?
     @Option(help: "Kinds of conversation, comma-separated, taken in turn (default: each of structuring,summarization,question,useCase,creative followed by recite and entity).") var kinds: String?
     @Option(help: "Fraction of conversations held out for validation.") var validation: Double?
@@ -78,6 +79,7 @@ struct CompileCommand: ParsableCommand {
         if let v = teacherContext { o.teacherContext = v }
         if let v = writtenTurnWeight { o.writtenTurnWeight = v }
         if let v = corpusTurnWeight { o.corpusTurnWeight = v }
+        if let v = hiddenStateWeight { o.hiddenStateWeight = v }
         if let v = kinds {
             o.seedKinds = try v.split(separator: ",").map { name in
                 guard let k = SeedKind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
@@ -158,7 +160,7 @@ struct CompileCommand: ParsableCommand {
     static func flag(for option: String) -> String {
         let flags = ["conversationsPerWindow": "--per-window", "windowsPerBatch": "--windows-per-batch", "windowMinTokens": "--window-min",
                      "windowMaxTokens": "--window-max", "maxAnswerTokens": "--max-answer", "seedKinds": "--kinds", "learningRate": "--lr",
-                     "validationFraction": "--validation", "writtenTurnWeight": "--written-turn-weight", "corpusTurnWeight": "--corpus-turn-weight", "checkpointEvery": "--checkpoint-every", "batchSize": "--batch-size"]
+                     "validationFraction": "--validation", "writtenTurnWeight": "--written-turn-weight", "corpusTurnWeight": "--corpus-turn-weight", "hiddenStateWeight": "--hidden-state-weight", "checkpointEvery": "--checkpoint-every", "batchSize": "--batch-size"]
         return flags[option] ?? (["size", "samples", "steps", "anchor"].contains(option) ? "--\(option)" : "the setting \(option)")
     }
 

@@ -85,6 +85,11 @@ public struct CompileOptions: Codable, Sendable, Equatable {
     public var anchor: Float = 10
     /// How the distillation loss weighs the answers of a batch.
     public var lossWeighting = LossWeighting.token
+    /// Deep context distillation: weight of the hidden-state term (each layer's output against
+    /// the teacher's at the same token, `HiddenStateTargets`) relative to the KL. 0: off. The
+    /// teacher's states are computed at each step (one forward of the batch after its teacher
+    /// context), which adds about a third to a step's time.
+    public var hiddenStateWeight: Float = 0
     /// Fraction of the conversations held out for validation loss.
     public var validationFraction = 0.1
     public var objective = CompileObjective.distill
@@ -104,8 +109,81 @@ public struct CompileOptions: Codable, Sendable, Equatable {
         case conversationsPerWindow = "conversationsPerChunk", windowsPerBatch = "chunksPerBatch"
         case windowMinTokens = "chunkMinTokens", windowMaxTokens = "chunkMaxTokens"
         case maxQuestionTokens, maxAnswerTokens, seedKinds, teacherContext, writtenTurnWeight, corpusTurnWeight, questionTemperature, teacherTopK, teacherMass, steps, batchSize
-        case learningRate, learningRateSchedule, anchor, lossWeighting, validationFraction, objective, nextTokenWindow, seed, dtype
+        case learningRate, learningRateSchedule, anchor, lossWeighting, hiddenStateWeight, validationFraction, objective, nextTokenWindow, seed, dtype
         case checkpointEvery
+    }
+
+    /// Settings added after work directories existed are written only when they differ from
+    /// their default, so a work directory made before them still resumes.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(size, forKey: .size)
+        try c.encode(initialization, forKey: .initialization)
+        try c.encode(samples, forKey: .samples)
+        try c.encode(conversationsPerWindow, forKey: .conversationsPerWindow)
+        try c.encode(windowsPerBatch, forKey: .windowsPerBatch)
+        try c.encode(windowMinTokens, forKey: .windowMinTokens)
+        try c.encode(windowMaxTokens, forKey: .windowMaxTokens)
+        try c.encode(maxQuestionTokens, forKey: .maxQuestionTokens)
+        try c.encode(maxAnswerTokens, forKey: .maxAnswerTokens)
+        try c.encode(seedKinds, forKey: .seedKinds)
+        try c.encode(teacherContext, forKey: .teacherContext)
+        try c.encode(writtenTurnWeight, forKey: .writtenTurnWeight)
+        try c.encode(corpusTurnWeight, forKey: .corpusTurnWeight)
+        try c.encode(questionTemperature, forKey: .questionTemperature)
+        try c.encode(teacherTopK, forKey: .teacherTopK)
+        try c.encode(teacherMass, forKey: .teacherMass)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(learningRateSchedule, forKey: .learningRateSchedule)
+        try c.encode(anchor, forKey: .anchor)
+        try c.encode(lossWeighting, forKey: .lossWeighting)
+        if hiddenStateWeight != 0 { try c.encode(hiddenStateWeight, forKey: .hiddenStateWeight) }
+        try c.encode(validationFraction, forKey: .validationFraction)
+        try c.encode(objective, forKey: .objective)
+        try c.encode(nextTokenWindow, forKey: .nextTokenWindow)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(dtype, forKey: .dtype)
+        try c.encode(checkpointEvery, forKey: .checkpointEvery)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var o = CompileOptions()
+        func read<T: Decodable>(_ key: CodingKeys, into value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        try read(.size, into: &o.size)
+        try read(.initialization, into: &o.initialization)
+        try read(.samples, into: &o.samples)
+        try read(.conversationsPerWindow, into: &o.conversationsPerWindow)
+        try read(.windowsPerBatch, into: &o.windowsPerBatch)
+        try read(.windowMinTokens, into: &o.windowMinTokens)
+        try read(.windowMaxTokens, into: &o.windowMaxTokens)
+        try read(.maxQuestionTokens, into: &o.maxQuestionTokens)
+        try read(.maxAnswerTokens, into: &o.maxAnswerTokens)
+        try read(.seedKinds, into: &o.seedKinds)
+        try read(.teacherContext, into: &o.teacherContext)
+        try read(.writtenTurnWeight, into: &o.writtenTurnWeight)
+        try read(.corpusTurnWeight, into: &o.corpusTurnWeight)
+        try read(.questionTemperature, into: &o.questionTemperature)
+        try read(.teacherTopK, into: &o.teacherTopK)
+        try read(.teacherMass, into: &o.teacherMass)
+        try read(.steps, into: &o.steps)
+        try read(.batchSize, into: &o.batchSize)
+        try read(.learningRate, into: &o.learningRate)
+        try read(.learningRateSchedule, into: &o.learningRateSchedule)
+        try read(.anchor, into: &o.anchor)
+        try read(.lossWeighting, into: &o.lossWeighting)
+        try read(.hiddenStateWeight, into: &o.hiddenStateWeight)
+        try read(.validationFraction, into: &o.validationFraction)
+        try read(.objective, into: &o.objective)
+        try read(.nextTokenWindow, into: &o.nextTokenWindow)
+        try read(.seed, into: &o.seed)
+        try read(.dtype, into: &o.dtype)
+        try read(.checkpointEvery, into: &o.checkpointEvery)
+        self = o
     }
 
     /// The most optimizer steps a compile accepts (the defaults take 160).
@@ -148,6 +226,7 @@ public struct CompileOptions: Codable, Sendable, Equatable {
         need(steps >= 0 && steps <= Self.maxSteps, "steps", "in 0...\(Self.maxSteps)")
         need(batchSize >= 1 && batchSize <= 4096, "batchSize", "in 1...4096")
         need(learningRate > 0 && learningRate.isFinite, "learningRate", "a positive number")
+        need(hiddenStateWeight >= 0 && hiddenStateWeight <= 100, "hiddenStateWeight", "in 0...100")
         need(!(learningRate > 0 && learningRate.isFinite) || (anchor >= 0 && learningRate * anchor < 1), "anchor", "at least 0 and below 1 / learning rate (\(1 / learningRate))")
         need(validationFraction >= 0 && validationFraction < 0.9, "validationFraction", "in [0, 0.9)")
         need(nextTokenWindow >= 2, "nextTokenWindow", "at least 2")

@@ -90,7 +90,7 @@ public final class Compiler: @unchecked Sendable {
 
         // ---- data ----
         let synthStart = Date()
-        let (train, validation, sampleCount) = try trainingData(corpus: corpus, work: work)
+        let (train, trainSpans, validation, sampleCount) = try trainingData(corpus: corpus, work: work)
         let synthesisSeconds = Date().timeIntervalSince(synthStart)
         let trainingTokens = train.reduce(0) { $0 + $1.tokens.count }
         if let longest = (train + validation).map(\.tokens.count).max() {
@@ -124,11 +124,17 @@ public final class Compiler: @unchecked Sendable {
         loop.checkpointEvery = options.checkpointEvery
         loop.validateEvery = validateEvery
         loop.snapshotEvery = snapshotEvery
+        if options.hiddenStateWeight > 0 && options.objective == .distill {
+            let teacher = TeacherHiddenStates(model: lm, corpus: corpus, weight: options.hiddenStateWeight)
+            loop.hiddenTargets = { indices in try teacher.targets(sequences: indices.map { train[$0] }, spans: indices.map { trainSpans[$0] }) }
+        }
         let progress = Progress("training", total: options.steps, unit: "steps", startingAt: firstStep)
         var stepSeconds = 0.0  // a validation between steps is logged with its step's time
-        loop.onStep = { step, loss, _, _ in
+        loop.onStep = { [unowned loop] step, loss, _, _ in
             stepSeconds = Date().timeIntervalSince(trainStart)
-            work.log(["step": step, "loss": loss, "seconds": stepSeconds])
+            var entry: [String: Any] = ["step": step, "loss": loss, "seconds": stepSeconds]
+            if let hidden = loop.lastEvaluation?.hiddenLoss, loop.hiddenTargets != nil { entry["hidden_loss"] = hidden }
+            work.log(entry)
             progress.update(step, note: String(format: "loss %.4f", loss))
         }
         loop.onValidation = { step, loss in
@@ -179,17 +185,21 @@ public final class Compiler: @unchecked Sendable {
             + Data(documents.map { "\($0.path):\($0.sha256)" }.joined(separator: ",").utf8)
     }
 
-    /// The training and validation sequences of the objective, and how many conversations (or
-    /// corpus windows) they come from. Validation is split by window and always weighs tokens
-    /// equally, so its loss compares across weightings.
-    func trainingData(corpus: [Int], work: WorkDirectory) throws -> (train: [TrainingSequence], validation: [TrainingSequence], samples: Int) {
+    /// The training and validation sequences of the objective, the corpus span the teacher read
+    /// for each training sequence (distillation only), and how many conversations (or corpus
+    /// windows) they come from. Validation is split by window and always weighs tokens equally,
+    /// so its loss compares across weightings.
+    func trainingData(corpus: [Int], work: WorkDirectory)
+        throws -> (train: [TrainingSequence], trainSpans: [Range<Int>], validation: [TrainingSequence], samples: Int) {
         let tok = model.tokenizer
         var train: [TrainingSequence] = [], validation: [TrainingSequence] = []
+        var trainSpans: [Range<Int>] = []
         var sampleCount = 0
         let study = SelfStudy(model: model, options: options)
         switch options.objective {
         case .distill:
             let groups = try synthesize(corpus: corpus, work: work)
+            let sampledWindows = windows(of: corpus)
             let valGroups = options.validationFraction > 0 && groups.count >= 2
                 ? max(1, Int((Double(groups.count) * options.validationFraction).rounded())) : 0
             for (g, group) in groups.enumerated() {
@@ -202,6 +212,7 @@ public final class Compiler: @unchecked Sendable {
                         SelfStudy.studentSequence($0, tokenizer: tok, perConversation: options.lossWeighting == .conversation,
                                                   questionWeight: study.userTurnWeight($0.kind))
                     }
+                    trainSpans += answered.map { study.teacherSpan(of: sampledWindows[$0.window], corpusLength: corpus.count) }
                 }
                 sampleCount += group.count
             }
@@ -218,7 +229,14 @@ public final class Compiler: @unchecked Sendable {
             validation = Array(windows.suffix(valCount))
             sampleCount = windows.count
         }
-        return (train, validation, sampleCount)
+        return (train, trainSpans, validation, sampleCount)
+    }
+
+    /// The corpus windows self-study reads, from the seed (the same on every run and resume).
+    func windows(of corpus: [Int]) -> [CorpusWindow] {
+        let windowCount = (options.samples + options.conversationsPerWindow - 1) / options.conversationsPerWindow
+        return WindowSampler.windows(tokens: corpus, count: windowCount, minTokens: options.windowMinTokens,
+                                     maxTokens: options.windowMaxTokens, seed: options.seed)
     }
 
     /// Synthesizes the conversation batches not yet in the work directory. A batch is
@@ -228,8 +246,7 @@ public final class Compiler: @unchecked Sendable {
         let per = options.conversationsPerWindow, perBatch = per * options.windowsPerBatch
         let windowCount = (options.samples + per - 1) / per
         let batchCount = (options.samples + perBatch - 1) / perBatch
-        let corpusWindows = WindowSampler.windows(tokens: corpus, count: windowCount, minTokens: options.windowMinTokens,
-                                                   maxTokens: options.windowMaxTokens, seed: options.seed)
+        let corpusWindows = windows(of: corpus)
         var batches = try work.loadGroups(vocabSize: model.config.vocabSize)
         if batches.count > batchCount { batches = Array(batches.prefix(batchCount)) }
         if !batches.isEmpty { logger.info("resuming synthesis: \(batches.count) of \(batchCount) batches already done") }

@@ -59,8 +59,10 @@ public final class PrefixTrainer: @unchecked Sendable {
 
     /// The loss of one batch.
     public struct Evaluation: Sendable {
-        /// Weighted mean loss over supervised rows.
+        /// Weighted mean loss over supervised rows, the hidden-state term included.
         public var loss: Double
+        /// The hidden-state term of `loss` (0 without targets).
+        public var hiddenLoss: Double = 0
         /// Sum of the row weights (the normalizer).
         public var weight: Double
         /// Rows in the batch.
@@ -103,21 +105,22 @@ public final class PrefixTrainer: @unchecked Sendable {
         model.config.layers * LayerActivations.bytes(rows: rows, config: model.config) + 4 * rows * (model.config.dim + 1)
     }
 
-    /// Loss of the batch (the forward pass only).
-    public func loss(prefix: TrainablePrefix, batch: [TrainingSequence]) -> Evaluation {
-        forwardAndBackward(prefix: prefix, batch: batch, gradKeys: nil, gradValues: nil)
+    /// Loss of the batch (the forward pass only); with `targets`, the hidden-state term included.
+    public func loss(prefix: TrainablePrefix, batch: [TrainingSequence], targets: HiddenStateTargets? = nil) -> Evaluation {
+        forwardAndBackward(prefix: prefix, batch: batch, targets: targets, gradKeys: nil, gradValues: nil)
     }
 
     /// Loss of the batch and, by the backward pass, its gradient with respect to the prefix's keys
     /// and values: written into `gradKeys`/`gradValues` (same shape as the prefix tensors;
-    /// overwritten, not accumulated: each call starts from zero).
-    public func lossAndGradient(prefix: TrainablePrefix, batch: [TrainingSequence],
+    /// overwritten, not accumulated: each call starts from zero). With `targets`, the loss adds
+    /// the hidden-state term of deep context distillation (`HiddenStateTargets`).
+    public func lossAndGradient(prefix: TrainablePrefix, batch: [TrainingSequence], targets: HiddenStateTargets? = nil,
                                 gradKeys: FloatBuffer, gradValues: FloatBuffer) -> Evaluation {
-        forwardAndBackward(prefix: prefix, batch: batch, gradKeys: gradKeys, gradValues: gradValues)
+        forwardAndBackward(prefix: prefix, batch: batch, targets: targets, gradKeys: gradKeys, gradValues: gradValues)
     }
 
     /// The forward pass keeping activations, the loss, and the backward pass when gradients are asked for.
-    private func forwardAndBackward(prefix: TrainablePrefix, batch: [TrainingSequence],
+    private func forwardAndBackward(prefix: TrainablePrefix, batch: [TrainingSequence], targets: HiddenStateTargets?,
                                     gradKeys: FloatBuffer?, gradValues: FloatBuffer?) -> Evaluation {
         let c = model.config
         invariant(prefix.layers == c.layers && prefix.kvHeads == c.kvHeads && prefix.headDim == c.headDim)
@@ -125,6 +128,7 @@ public final class PrefixTrainer: @unchecked Sendable {
         let wantGrad = gradKeys != nil
         let p = prefix.length, dim = c.dim, hd = c.headDim, qDim = c.heads * hd, kvDim = c.kvHeads * hd
         let rows = batch.reduce(0) { $0 + $1.tokens.count }
+        invariant(targets.map { $0.states.count == c.layers * rows * dim } ?? true, "hidden-state targets of another shape than the batch")
         var starts: [Int] = [], positions: [Int] = []
         for s in batch {
             starts.append(positions.count)
@@ -171,12 +175,25 @@ public final class PrefixTrainer: @unchecked Sendable {
             for i in 0..<(rows * dim) { next[i] = a.xMid[i] + proj[i] }
         }
 
+        // ---- the hidden-state term: each layer's output against the teacher's (layer l's output
+        // is layer l+1's input, the last one's is xOut) ----
+        let rowWeights = batch.flatMap(\.supervision.weights)
+        func layerOutput(_ l: Int) -> FloatBuffer { l + 1 < c.layers ? acts[l + 1].xIn : xOut }
+        var hiddenLoss = 0.0, hiddenScales: [Float] = []
+        if let targets {
+            for l in 0..<c.layers {
+                let (value, scale) = HiddenStateDistance.forward(h: layerOutput(l).pointer, t: targets.states.pointer + l * rows * dim,
+                                                                 rowWeights: rowWeights, dim: dim, weight: Double(targets.weight) / Double(c.layers))
+                hiddenLoss += value
+                hiddenScales.append(scale)
+            }
+        }
+
         // ---- loss and its gradient at the last layer's output, in chunks of supervised rows ----
         let dx = ws.dx
-        let (loss, weight) = headLossAndGradient(batch: batch, xOut: xOut, logits: ws.logits, dx: wantGrad ? dx : nil)
-        guard wantGrad, let gK = gradKeys, let gV = gradValues else {
-            return Evaluation(loss: loss, weight: weight, rows: rows)
-        }
+        let (headLoss, weight) = headLossAndGradient(batch: batch, xOut: xOut, logits: ws.logits, dx: wantGrad ? dx : nil)
+        let result = Evaluation(loss: headLoss + hiddenLoss, hiddenLoss: hiddenLoss, weight: weight, rows: rows)
+        guard wantGrad, let gK = gradKeys, let gV = gradValues else { return result }
         gK.zero()
         gV.zero()
 
@@ -184,6 +201,10 @@ public final class PrefixTrainer: @unchecked Sendable {
         let dq = ws.dq, dk = ws.dk, dv = ws.dv, dgate = ws.dgate, dup = ws.dup, datt = ws.datt
         for l in stride(from: c.layers - 1, through: 0, by: -1) {
             let w = model.layers[l], a = acts[l]
+            if let targets {  // the hidden-state term's gradient at this layer's output
+                HiddenStateDistance.backward(dh: dx.pointer, h: layerOutput(l).pointer, t: targets.states.pointer + l * rows * dim,
+                                             rowWeights: rowWeights, dim: dim, scale: hiddenScales[l])
+            }
             // MLP: x_out = x_mid + (silu(gate) * up) Wd^T, gate/up = rmsnorm(x_mid) Wg^T / Wu^T
             hidden.pointer.update(repeating: 0, count: rows * c.ffnDim)
             w.wDown.backward(dx: hidden.pointer, dout: dx.pointer, rows: rows)
@@ -227,7 +248,7 @@ public final class PrefixTrainer: @unchecked Sendable {
             w.wv.backward(dx: xn.pointer, dout: dv.pointer, rows: rows)
             Self.normBackward(dx: dx.pointer, dout: xn.pointer, rstd: a.rstd1.pointer, x: a.xIn.pointer, weight: w.attnNorm.pointer, rows: rows, dim: dim)
         }
-        return Evaluation(loss: loss, weight: weight, rows: rows)
+        return result
     }
 
     /// RMSNorm forward and backward with rows split across cores.

@@ -28,7 +28,13 @@ public final class TrainingLoop {
     public var validateEvery: Int?
     /// Steps between snapshots (step 0 included on a fresh run); nil: none.
     public var snapshotEvery: Int?
+    /// The teacher's hidden states for a step's batch (deep context distillation), given the
+    /// indices in `train` of the batch's sequences; nil (or returning nil): the loss is the
+    /// batch's supervision alone. Validation never uses them, so its loss compares across runs.
+    public var hiddenTargets: ((_ indices: [Int]) throws -> HiddenStateTargets?)?
 
+    /// The last step's loss, its parts and its batch's size (read it in `onStep`).
+    public private(set) var lastEvaluation: PrefixTrainer.Evaluation?
     /// After each step: the number of steps done, the step's loss and the gradient it applied.
     public var onStep: ((_ step: Int, _ loss: Double, _ gradKeys: FloatBuffer, _ gradValues: FloatBuffer) throws -> Void)?
     /// After each validation: the number of steps done and the validation loss.
@@ -70,10 +76,14 @@ public final class TrainingLoop {
         }
         if !train.isEmpty {
             for step in firstStep..<steps {
-                let e = trainer.lossAndGradient(prefix: prefix, batch: batch(step: step), gradKeys: gradKeys, gradValues: gradValues)
+                let indices = Self.batchIndices(step: step, count: train.count, size: batchSize, seed: seed)
+                let targets = try hiddenTargets?(indices)
+                let e = trainer.lossAndGradient(prefix: prefix, batch: indices.map { train[$0] }, targets: targets,
+                                                gradKeys: gradKeys, gradValues: gradValues)
                 adam.update(prefix: prefix, gradKeys: gradKeys, gradValues: gradValues,
                             learningRate: schedule.rate(peak: adam.config.learningRate, step: step, steps: steps))
                 result.losses.append(e.loss)
+                lastEvaluation = e
                 let done = step + 1
                 try onStep?(done, e.loss, gradKeys, gradValues)
                 if done == steps || checkpointEvery.map({ done % $0 == 0 }) == true { try onCheckpoint?(done) }
@@ -95,12 +105,17 @@ public final class TrainingLoop {
 
     /// The sequences of step `step` out of `data`, `size` at a time.
     public static func batch(step: Int, of data: [TrainingSequence], size: Int, seed: UInt64) -> [TrainingSequence] {
-        let perEpoch = max(1, data.count / size)
+        batchIndices(step: step, count: data.count, size: size, seed: seed).map { data[$0] }
+    }
+
+    /// The indices (into `count` sequences) of step `step`'s batch, `size` at a time.
+    public static func batchIndices(step: Int, count: Int, size: Int, seed: UInt64) -> [Int] {
+        let perEpoch = max(1, count / size)
         let epoch = step / perEpoch, position = step % perEpoch
-        var order = Array(data.indices)
+        var order = Array(0..<count)
         var rng = SplitMix64(seed: seed &+ 0x5EED &+ UInt64(epoch) &* 0x9E37_79B9)
         order.shuffle(using: &rng)
-        return (0..<min(size, data.count)).map { data[order[(position * size + $0) % data.count]] }
+        return (0..<min(size, count)).map { order[(position * size + $0) % count] }
     }
 
     /// Mean loss over the validation sequences (batches of 8, no gradient), or nil when there are none.

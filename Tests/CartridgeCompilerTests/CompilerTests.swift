@@ -246,6 +246,70 @@ final class ResumeTests: XCTestCase {
         XCTAssertNotEqual(fewer.status, 0)
         XCTAssertTrue(fewer.stderr.contains("already trained 6 steps"), fewer.stderr)
     }
+
+    func testDeepDistillationTrainsWithTheHiddenStateTermAndLogsIt() throws {
+        let out = dir.appendingPathComponent("deep.cart")
+        let r = try run(out, steps: 2, extra: ["--hidden-state-weight", "0.5", "--teacher-context", "corpus"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let log = try String(contentsOf: Compiler.defaultWorkDirectory(for: out).appendingPathComponent("log.jsonl"), encoding: .utf8)
+            .split(separator: "\n").compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let steps = log.filter { $0["loss"] != nil }
+        XCTAssertEqual(steps.count, 2)
+        for s in steps {
+            let loss = try XCTUnwrap(s["loss"] as? Double), hidden = try XCTUnwrap(s["hidden_loss"] as? Double)
+            XCTAssertGreaterThan(hidden, 0)
+            XCTAssertLessThan(hidden, loss, "the logged loss is the KL plus the hidden-state term")
+        }
+        let bad = try run(dir.appendingPathComponent("bad.cart"), extra: ["--hidden-state-weight", "500"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--hidden-state-weight"), bad.stderr)
+    }
+}
+
+final class DeepDistillationTests: XCTestCase {
+    /// The teacher's states for a batch are the residual stream after each layer with the
+    /// teacher context in front, whether that context is shared by the batch's sequences or not.
+    func testTeacherStatesAreEachLayersOutputWithTheTeacherContextInFront() throws {
+        let model = try TestResources.model()
+        let tok = model.tokenizer
+        let corpus = tok.encode("The keeper of the lamp was Ada Brennan, who came from Galway in 1902. She wrote every passing ship into a green logbook.",
+                                parseSpecial: false)
+        let a = StudentPrompt.ids(question: tok.encode("Who kept the lamp?", parseSpecial: false), tokenizer: tok) + tok.encode("Ada Brennan.", parseSpecial: false)
+        let b = StudentPrompt.ids(question: tok.encode("What colour was the logbook?", parseSpecial: false), tokenizer: tok) + tok.encode("Green.", parseSpecial: false)
+        let sequences = [a, b, a].map { TrainingSequence.nextToken($0) }
+        let spans = [0..<corpus.count, 0..<corpus.count, 5..<corpus.count]
+        let targets = try TeacherHiddenStates(model: model, corpus: corpus, weight: 0.25).targets(sequences: sequences, spans: spans)
+        XCTAssertEqual(targets.weight, 0.25)
+        let c = model.config, rows = sequences.reduce(0) { $0 + $1.tokens.count }
+        XCTAssertEqual(targets.states.count, c.layers * rows * c.dim)
+        var row0 = 0, worst: Float = 0
+        for (tokens, span) in zip([a, b, a], spans) {
+            let system = StudentPrompt.systemTurn(corpus[span], tokenizer: tok), input = system + tokens
+            _ = model.model.forward(tokens: [input], caches: [model.model.makeCache(capacity: input.count)]) { layer, x in
+                guard layer > 0 else { return }
+                for t in 0..<tokens.count {
+                    for i in 0..<c.dim {
+                        let want = x[(system.count + t) * c.dim + i], got = targets.states[((layer - 1) * rows + row0 + t) * c.dim + i]
+                        worst = max(worst, abs(want - got) / (1 + abs(want)))
+                    }
+                }
+            }
+            row0 += tokens.count
+        }
+        XCTAssertLessThan(worst, 1e-3, "shared-context states against a plain forward")
+    }
+
+    func testAHiddenStateWeightOfZeroLeavesTheStoredSettingsAsBefore() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var options = CompileOptions()
+        XCTAssertFalse(String(decoding: try encoder.encode(options), as: UTF8.self).contains("hiddenStateWeight"),
+                       "work directories made before the option still resume")
+        options.hiddenStateWeight = 0.5
+        let stored = try encoder.encode(options)
+        XCTAssertEqual(try JSONDecoder().decode(CompileOptions.self, from: stored), options)
+        XCTAssertEqual(try JSONDecoder().decode(CompileOptions.self, from: Data("{}".utf8)), CompileOptions(), "missing settings take their defaults")
+    }
 }
 
 final class SelfStudyKindTests: XCTestCase {

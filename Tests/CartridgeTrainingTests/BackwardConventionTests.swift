@@ -1,5 +1,6 @@
 import CartridgeKernels
 import CartridgeModel
+@testable import CartridgeTraining
 import XCTest
 
 /// Every backward accumulates into its input gradients (docs/training.md): called on a buffer
@@ -26,6 +27,19 @@ final class BackwardConventionTests: XCTestCase {
         RMSNorm.backward(dx: &fresh, dout: dout, rstd: rstd, x: x, weight: w, rows: rows, dim: dim)
         RMSNorm.backward(dx: &filled, dout: dout, rstd: rstd, x: x, weight: w, rows: rows, dim: dim)
         assertAccumulated(filled, prefill: prefill, fresh: fresh, "RMSNorm dx")
+    }
+
+    func testHiddenStateDistanceBackwardAccumulatesIntoDh() {
+        let rows = 3, dim = 8
+        let h = GradientCheck.random(rows * dim, seed: 11), t = GradientCheck.random(rows * dim, seed: 12)
+        let weights: [Float] = [1, 0, 0.5]
+        let (_, scale) = HiddenStateDistance.forward(h: h, t: t, rowWeights: weights, dim: dim, weight: 0.3)
+        let prefill = GradientCheck.random(rows * dim, seed: 13)
+        var fresh = [Float](repeating: 0, count: rows * dim), filled = prefill
+        HiddenStateDistance.backward(dh: &fresh, h: h, t: t, rowWeights: weights, dim: dim, scale: scale)
+        HiddenStateDistance.backward(dh: &filled, h: h, t: t, rowWeights: weights, dim: dim, scale: scale)
+        assertAccumulated(filled, prefill: prefill, fresh: fresh, "HiddenStateDistance dh")
+        XCTAssertTrue(fresh[dim..<(2 * dim)].allSatisfy { $0 == 0 }, "an unsupervised row gets no gradient")
     }
 
     func testSwiGLUBackwardAccumulatesIntoDgateAndDup() {

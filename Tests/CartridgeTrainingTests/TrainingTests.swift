@@ -23,10 +23,66 @@ final class TrainingTests: XCTestCase {
         checkPrefixGradient(model: model, prefix: prefix, batch: [seq], name: "tiny llama, distillation")
     }
 
-    private func checkPrefixGradient(model: LlamaModel, prefix: TrainablePrefix, batch: [TrainingSequence], name: String) {
+    /// The hidden-state term of deep context distillation, added to the KL: its gradient through
+    /// every layer into the prefix, against finite differences. The targets sit at least 0.5 from
+    /// the student's states in every coordinate, so no |h - t| crosses its kink within a step.
+    func testHiddenStateTermGradientMatchesFiniteDifferences() {
+        let model = TinyLlama.make(seed: 5)
+        let ids = [1, 2, 3]
+        let prefix = TrainablePrefix(model: model, ids: ids, frozen: 1)
+        let lps: [[Float]] = [[log(0.5), log(0.3)], [], [log(0.8), log(0.15)], [log(0.9)]]
+        let a = TrainingSequence(tokens: [3, 17, 25, 6], supervision: .distillation(ids: [[4, 9], [], [7, 2], [11]], logProbs: lps, weights: [1, 0, 1, 0.5]))
+        let b = TrainingSequence.nextToken([14, 2, 33])
+        let b2 = TrainingSequence(tokens: b.tokens, supervision: .distillation(ids: [[8], [30], []], logProbs: [[log(0.7)], [log(0.6)], []], weights: [1, 1, 0]))
+        let own = studentStates(model: model, prefixIDs: ids, batch: [a, b2])
+        var rng = SplitMix64(seed: 23)
+        let targets = FloatBuffer(own.map { $0 + Float(rng.next() % 2 == 0 ? 1 : -1) * Float(0.5 + rng.nextUnit()) })
+        checkPrefixGradient(model: model, prefix: prefix, batch: [a, b2], targets: HiddenStateTargets(weight: 0.7, states: targets),
+                            name: "tiny llama, distillation with hidden states")
+    }
+
+    func testHiddenStateTermVanishesAtTheStudentsOwnStatesAndGrowsWithTheirDistance() {
+        let model = TinyLlama.make(seed: 3)
+        let ids = [1, 12, 5]
+        let prefix = TrainablePrefix(model: model, ids: ids, frozen: 1)
+        let batch = [TrainingSequence.nextToken([3, 8, 19, 27, 6]), TrainingSequence.nextToken([14, 2, 33])]
+        let trainer = PrefixTrainer(model: model)
+        let own = studentStates(model: model, prefixIDs: ids, batch: batch)
+        let plain = trainer.loss(prefix: prefix, batch: batch)
+        let same = trainer.loss(prefix: prefix, batch: batch, targets: HiddenStateTargets(weight: 1, states: FloatBuffer(own)))
+        XCTAssertLessThan(same.hiddenLoss, 1e-5, "layer l's output is compared with the teacher's state for layer l")
+        XCTAssertEqual(same.loss, plain.loss, accuracy: 1e-5)
+        // targets at twice the student's states: each layer's D is |h - 2h| / |2h| = 1/2
+        let doubled = trainer.loss(prefix: prefix, batch: batch, targets: HiddenStateTargets(weight: 0.6, states: FloatBuffer(own.map { 2 * $0 })))
+        XCTAssertEqual(doubled.hiddenLoss, 0.6 * 0.5, accuracy: 1e-5)
+        XCTAssertEqual(doubled.loss, plain.loss + doubled.hiddenLoss, accuracy: 1e-5)
+    }
+
+    /// (layers, R, D): the residual stream after each layer at every row of `batch` read after the
+    /// prefix of `prefixIDs`, from the inference forward (not the trainer's).
+    private func studentStates(model: LlamaModel, prefixIDs: [Int], batch: [TrainingSequence]) -> [Float] {
+        let c = model.config, rows = batch.reduce(0) { $0 + $1.tokens.count }
+        var states = [Float](repeating: 0, count: c.layers * rows * c.dim)
+        var row0 = 0
+        for s in batch {
+            let n = s.tokens.count, p = prefixIDs.count
+            _ = model.forward(tokens: [prefixIDs + s.tokens], caches: [model.makeCache(capacity: p + n)]) { layer, x in
+                guard layer > 0 else { return }
+                for t in 0..<n {
+                    for i in 0..<c.dim { states[((layer - 1) * rows + row0 + t) * c.dim + i] = x[(p + t) * c.dim + i] }
+                }
+            }
+            row0 += n
+        }
+        return states
+    }
+
+    private func checkPrefixGradient(model: LlamaModel, prefix: TrainablePrefix, batch: [TrainingSequence],
+                                     targets: HiddenStateTargets? = nil, name: String) {
         let trainer = PrefixTrainer(model: model)
         let gK = FloatBuffer(count: prefix.keys.count), gV = FloatBuffer(count: prefix.values.count)
-        _ = trainer.lossAndGradient(prefix: prefix, batch: batch, gradKeys: gK, gradValues: gV)
+        let e = trainer.lossAndGradient(prefix: prefix, batch: batch, targets: targets, gradKeys: gK, gradValues: gV)
+        if targets != nil { XCTAssertGreaterThan(e.hiddenLoss, 0.05, "the hidden-state term is part of what is checked") }
         for (tensor, grad, label) in [(prefix.keys, gK, "keys"), (prefix.values, gV, "values")] {
             let x = tensor.array
             // The float32 loss carries rounding noise of about 1e-7 relative: the finite-difference
@@ -36,7 +92,7 @@ final class TrainingTests: XCTestCase {
             let err = GradientCheck.largestError("\(name), prefix \(label)", x: x, analytic: grad.array, h: h) { xs in
                 for i in xs.indices { tensor[i] = xs[i] }
                 defer { for i in x.indices { tensor[i] = x[i] } }
-                return trainer.loss(prefix: prefix, batch: batch).loss
+                return trainer.loss(prefix: prefix, batch: batch, targets: targets).loss
             }
             XCTAssertLessThan(err, 5e-3, "\(name) \(label)")
         }
@@ -49,8 +105,8 @@ final class TrainingTests: XCTestCase {
             for i in 0..<prefix.values.count { prefix.values[i] = base[prefix.keys.count + i] + t * dir[prefix.keys.count + i] }
         }
         let h: Float = 1e-2
-        set(h); let up = trainer.loss(prefix: prefix, batch: batch).loss
-        set(-h); let down = trainer.loss(prefix: prefix, batch: batch).loss
+        set(h); let up = trainer.loss(prefix: prefix, batch: batch, targets: targets).loss
+        set(-h); let down = trainer.loss(prefix: prefix, batch: batch, targets: targets).loss
         set(0)
         let fd = (up - down) / Double(2 * h)
         print("gradient check \(name), random direction: analytic \(analytic), finite difference \(fd)")

@@ -88,7 +88,7 @@ public struct CompileOptions: Codable, Sendable, Equatable {
     /// Deep context distillation: weight of the hidden-state term (each layer's output against
     /// the teacher's at the same token, `HiddenStateTargets`) relative to the KL. 0: off. The
     /// teacher's states are computed at each step (one forward of the batch after its teacher
-    /// context), which adds about a third to a step's time.
+    /// context), which doubles a step's time (aord: 736 s of training against 364 s).
     public var hiddenStateWeight: Float = 0
     /// Fraction of the conversations held out for validation loss.
     public var validationFraction = 0.1

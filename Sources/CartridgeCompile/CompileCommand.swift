@@ -31,10 +31,10 @@ struct CompileCommand: ParsableCommand {
     @Option(help: "Optimizer steps.") var steps: Int?
     @Option(help: "Passes over the training conversations (sets --steps from the data size).") var epochs: Double?
     @Option(help: "Sequences per optimizer step.") var batchSize: Int?
-    @Option(help: "Adam learning rate (default 0.02).") var lr: Float?
+    @Option(help: "Adam learning rate (default \(CompileOptions().learningRate)).") var lr: Float?
     @Option(name: .customLong("loss-weighting"), help: "How a batch's loss weighs answers: token (long answers weigh more) or conversation (each weighs the same).") var lossWeighting: LossWeighting?
     @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: constant or cosine (decays to a tenth of --lr).") var lrSchedule: LearningRateSchedule?
-    @Option(help: "Pull toward the initialization: each step also moves the prefix by -lr * anchor * (prefix - init) (default 0: free training).") var anchor: Float?
+    @Option(help: "Pull toward the initialization: each step also moves the prefix by -lr * anchor * (prefix - init) (default \(CompileOptions().anchor); 0: free training).") var anchor: Float?
     @Option(help: "Random seed (windows, questions, data order).") var seed: UInt64?
     @Option(help: "distill (self-study, default) or next-token (raw-corpus baseline).") var objective: String?
     @Option(name: [.customLong("window-min"), .customLong("chunk-min")], help: "Shortest corpus window for self-study, in tokens.") var windowMin: Int?
@@ -43,7 +43,7 @@ struct CompileCommand: ParsableCommand {
     @Option(name: .customLong("written-turn-weight"), help: "Weight of the teacher's distribution over user turns agent A wrote, relative to answer tokens (default 0: context only).") var writtenTurnWeight: Float?
     @Option(name: .customLong("corpus-turn-weight"), help: "The same for user turns cut from the corpus (recall, recite, entity; default 0).") var corpusTurnWeight: Float?
     @Option(name: .customLong("hidden-state-weight"), help: "Deep context distillation: weight of each layer's hidden states against the teacher's, relative to the KL (default 0: off; the teacher's states cost a forward per step).") var hiddenStateWeight: Float?
-    @Option(name: .customLong("teacher-context"), help: "What agent B and the teacher read: window (the window agent A read) or corpus (default: the whole corpus when it fits the context, else the longest span around the window).") var teacherContext: TeacherContext?
+    @Option(name: .customLong("teacher-context"), help: "What agent B and the teacher read: window (the window agent A read) or corpus (the whole corpus when it fits the context, else the longest span around the window); default \(CompileOptions().teacherContext.rawValue).") var teacherContext: TeacherContext?
     @Option(help: "Kinds of conversation, comma-separated, taken in turn (default: each of structuring,summarization,question,useCase,creative followed by recite and entity).") var kinds: String?
     @Option(help: "Fraction of conversations held out for validation.") var validation: Double?
     @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?

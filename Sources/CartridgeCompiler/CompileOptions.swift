@@ -81,8 +81,8 @@ public struct CompileOptions: Codable, Sendable, Equatable {
     /// toward zero): each step also moves the prefix by -lr * anchor * (prefix - init), which
     /// bounds a value's drift at about 1 / anchor. 0 (the default) trains freely: with a teacher
     /// that reads only a window, 10 kept the initialized text's facts that free training lost;
-    /// with the whole-corpus teacher the free prefix keeps them and reaches the rest of the corpus
-    /// better (docs/quality.md).
+    /// with the whole-corpus teacher the free prefix reaches the rest of the corpus better, though
+    /// on some corpora it loses part of what the init held (docs/quality.md).
     public var anchor: Float = 0
     /// How the distillation loss weighs the answers of a batch.
     public var lossWeighting = LossWeighting.token

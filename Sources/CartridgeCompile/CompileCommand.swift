@@ -40,9 +40,9 @@ struct CompileCommand: ParsableCommand {
     @Option(name: [.customLong("window-min"), .customLong("chunk-min")], help: "Shortest corpus window for self-study, in tokens.") var windowMin: Int?
     @Option(name: [.customLong("window-max"), .customLong("chunk-max")], help: "Longest corpus window for self-study, in tokens.") var windowMax: Int?
     @Option(help: "Longest synthesized answer, in tokens.") var maxAnswer: Int?
-    @Option(name: .customLong("written-turn-weight"), help: "Weight of the teacher's distribution over user turns agent A wrote, relative to answer tokens (default 0: context only).") var writtenTurnWeight: Float?
-    @Option(name: .customLong("corpus-turn-weight"), help: "The same for user turns cut from the corpus (recall, recite, entity; default 0).") var corpusTurnWeight: Float?
-    @Option(name: .customLong("hidden-state-weight"), help: "Deep context distillation: weight of each layer's hidden states against the teacher's, relative to the KL (default 0: off; the teacher's states cost a forward per step).") var hiddenStateWeight: Float?
+    @Option(name: .customLong("written-turn-weight"), help: "Weight of the teacher's distribution over user turns agent A wrote, relative to answer tokens (default \(CompileOptions().writtenTurnWeight); 0: context only).") var writtenTurnWeight: Float?
+    @Option(name: .customLong("corpus-turn-weight"), help: "The same for user turns cut from the corpus (recall, recite, entity; default \(CompileOptions().corpusTurnWeight)).") var corpusTurnWeight: Float?
+    @Option(name: .customLong("hidden-state-weight"), help: "Deep context distillation: weight of each layer's hidden states against the teacher's, relative to the KL (default \(CompileOptions().hiddenStateWeight); 0: off; the teacher's states cost a forward per step).") var hiddenStateWeight: Float?
     @Option(name: .customLong("teacher-context"), help: "What agent B and the teacher read: window (the window agent A read) or corpus (the whole corpus when it fits the context, else the longest span around the window); default \(CompileOptions().teacherContext.rawValue).") var teacherContext: TeacherContext?
     @Option(help: "Kinds of conversation, comma-separated, taken in turn (default: each of structuring,summarization,question,useCase,creative followed by recite and entity).") var kinds: String?
     @Option(help: "Fraction of conversations held out for validation.") var validation: Double?

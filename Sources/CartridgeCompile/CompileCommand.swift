@@ -35,6 +35,7 @@ struct CompileCommand: ParsableCommand {
     @Option(name: .customLong("loss-weighting"), help: "How a batch's loss weighs answers: token (long answers weigh more) or conversation (each weighs the same).") var lossWeighting: LossWeighting?
     @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule: constant or cosine (decays to a tenth of --lr).") var lrSchedule: LearningRateSchedule?
     @Option(help: "Pull toward the initialization: each step also moves the prefix by -lr * anchor * (prefix - init) (default \(CompileOptions().anchor); 0: free training).") var anchor: Float?
+    @Option(name: .customLong("key-anchor"), help: "The keys' own pull toward the initialization, when it should differ from --anchor's (which then acts on the values only): keys route attention, values carry content.") var keyAnchor: Float?
     @Option(help: "Random seed (windows, questions, data order).") var seed: UInt64?
     @Option(help: "distill (self-study, default) or next-token (raw-corpus baseline).") var objective: String?
     @Option(name: [.customLong("window-min"), .customLong("chunk-min")], help: "Shortest corpus window for self-study, in tokens.") var windowMin: Int?
@@ -66,6 +67,7 @@ struct CompileCommand: ParsableCommand {
         if let v = batchSize { o.batchSize = v }
         if let v = lr { o.learningRate = v }
         if let v = anchor { o.anchor = v }
+        if let v = keyAnchor { o.keyAnchor = v }
         if let v = lossWeighting { o.lossWeighting = v }
         if let v = lrSchedule { o.learningRateSchedule = v }
         if let v = seed { o.seed = v }
@@ -160,7 +162,7 @@ struct CompileCommand: ParsableCommand {
     static func flag(for option: String) -> String {
         let flags = ["conversationsPerWindow": "--per-window", "windowsPerBatch": "--windows-per-batch", "windowMinTokens": "--window-min",
                      "windowMaxTokens": "--window-max", "maxAnswerTokens": "--max-answer", "seedKinds": "--kinds", "learningRate": "--lr",
-                     "validationFraction": "--validation", "writtenTurnWeight": "--written-turn-weight", "corpusTurnWeight": "--corpus-turn-weight", "hiddenStateWeight": "--hidden-state-weight", "checkpointEvery": "--checkpoint-every", "batchSize": "--batch-size"]
+                     "validationFraction": "--validation", "writtenTurnWeight": "--written-turn-weight", "corpusTurnWeight": "--corpus-turn-weight", "hiddenStateWeight": "--hidden-state-weight", "keyAnchor": "--key-anchor", "checkpointEvery": "--checkpoint-every", "batchSize": "--batch-size"]
         return flags[option] ?? (["size", "samples", "steps", "anchor"].contains(option) ? "--\(option)" : "the setting \(option)")
     }
 

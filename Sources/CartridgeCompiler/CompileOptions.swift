@@ -84,6 +84,10 @@ public struct CompileOptions: Codable, Sendable, Equatable {
     /// with the whole-corpus teacher the free prefix reaches the rest of the corpus better, though
     /// on some corpora it loses part of what the init held (docs/quality.md).
     public var anchor: Float = 0
+    /// The keys' own anchor, when it should differ from the values' (issue 16, lever 5: keys
+    /// route attention, values carry content, so the keys can be held near the initialization
+    /// while the values move). nil: `anchor` for both.
+    public var keyAnchor: Float?
     /// How the distillation loss weighs the answers of a batch.
     public var lossWeighting = LossWeighting.token
     /// Deep context distillation: weight of the hidden-state term (each layer's output against
@@ -110,7 +114,7 @@ public struct CompileOptions: Codable, Sendable, Equatable {
         case conversationsPerWindow = "conversationsPerChunk", windowsPerBatch = "chunksPerBatch"
         case windowMinTokens = "chunkMinTokens", windowMaxTokens = "chunkMaxTokens"
         case maxQuestionTokens, maxAnswerTokens, seedKinds, teacherContext, writtenTurnWeight, corpusTurnWeight, questionTemperature, teacherTopK, teacherMass, steps, batchSize
-        case learningRate, learningRateSchedule, anchor, lossWeighting, hiddenStateWeight, validationFraction, objective, nextTokenWindow, seed, dtype
+        case learningRate, learningRateSchedule, anchor, keyAnchor, lossWeighting, hiddenStateWeight, validationFraction, objective, nextTokenWindow, seed, dtype
         case checkpointEvery
     }
 
@@ -139,6 +143,7 @@ public struct CompileOptions: Codable, Sendable, Equatable {
         try c.encode(learningRate, forKey: .learningRate)
         try c.encode(learningRateSchedule, forKey: .learningRateSchedule)
         try c.encode(anchor, forKey: .anchor)
+        try c.encodeIfPresent(keyAnchor, forKey: .keyAnchor)
         try c.encode(lossWeighting, forKey: .lossWeighting)
         if hiddenStateWeight != 0 { try c.encode(hiddenStateWeight, forKey: .hiddenStateWeight) }
         try c.encode(validationFraction, forKey: .validationFraction)
@@ -176,6 +181,7 @@ public struct CompileOptions: Codable, Sendable, Equatable {
         try read(.learningRate, into: &o.learningRate)
         try read(.learningRateSchedule, into: &o.learningRateSchedule)
         try read(.anchor, into: &o.anchor)
+        o.keyAnchor = try c.decodeIfPresent(Float.self, forKey: .keyAnchor)
         try read(.lossWeighting, into: &o.lossWeighting)
         try read(.hiddenStateWeight, into: &o.hiddenStateWeight)
         try read(.validationFraction, into: &o.validationFraction)
@@ -228,7 +234,9 @@ public struct CompileOptions: Codable, Sendable, Equatable {
         need(batchSize >= 1 && batchSize <= 4096, "batchSize", "in 1...4096")
         need(learningRate > 0 && learningRate.isFinite, "learningRate", "a positive number")
         need(hiddenStateWeight >= 0 && hiddenStateWeight <= 100, "hiddenStateWeight", "in 0...100")
-        need(!(learningRate > 0 && learningRate.isFinite) || (anchor >= 0 && learningRate * anchor < 1), "anchor", "at least 0 and below 1 / learning rate (\(1 / learningRate))")
+        for (name, value) in [("anchor", anchor), ("keyAnchor", keyAnchor ?? 0)] {
+            need(!(learningRate > 0 && learningRate.isFinite) || (value >= 0 && learningRate * value < 1), name, "at least 0 and below 1 / learning rate (\(1 / learningRate))")
+        }
         need(validationFraction >= 0 && validationFraction < 0.9, "validationFraction", "in [0, 0.9)")
         need(nextTokenWindow >= 2, "nextTokenWindow", "at least 2")
         need(checkpointEvery >= 1, "checkpointEvery", "at least 1")

@@ -104,7 +104,7 @@ public final class Compiler: @unchecked Sendable {
         let embedder = try MiniLMEmbedder(directory: embedderDirectory)
         let (passages, vectors) = CartridgeBuilder.retrievalVectors(documents: documents, embedder: embedder)
         let prefix = TrainablePrefix(model: lm.model, keys: initial.keys, values: initial.values, length: initial.length, frozen: 1)
-        let adam = Adam(config: AdamConfig(learningRate: options.learningRate, anchor: options.anchor), prefix: prefix)
+        let adam = Adam(config: AdamConfig(learningRate: options.learningRate, anchor: options.anchor, keyAnchor: options.keyAnchor), prefix: prefix)
         let firstStep = try work.loadCheckpoint(prefix: prefix, adam: adam) ?? 0
         guard firstStep <= options.steps else { throw WorkDirectoryError.trainedPast(path: work.url.path, step: firstStep, steps: options.steps) }
         if firstStep > 0 { logger.info("resuming training at step \(firstStep) of \(options.steps)") }

@@ -11,15 +11,23 @@ public struct AdamConfig: Codable, Sendable, Equatable {
     /// Decoupled pull toward the values the prefix had when the optimizer was made (its
     /// initialization): every step also moves x by -lr * anchor * (x - x0). 0 turns it off.
     public var anchor: Float = 0
+    /// The keys' own anchor when it differs from the values' (keys route attention, values carry
+    /// content: the keys can be held near the initialization while the values move freely).
+    /// nil: `anchor` for both.
+    public var keyAnchor: Float?
 
-    public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0, anchor: Float = 0) {
+    public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0, anchor: Float = 0, keyAnchor: Float? = nil) {
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
         self.weightDecay = weightDecay
         self.anchor = anchor
+        self.keyAnchor = keyAnchor
     }
+
+    /// The pull on keys and on values.
+    var anchors: (keys: Float, values: Float) { (keyAnchor ?? anchor, anchor) }
 }
 
 /// Errors reading saved optimizer state.
@@ -45,7 +53,7 @@ public final class Adam: @unchecked Sendable {
     public let config: AdamConfig
     public private(set) var step = 0
     let mKeys: FloatBuffer, vKeys: FloatBuffer, mValues: FloatBuffer, vValues: FloatBuffer
-    /// The initial keys and values (prefix shapes), kept only when `config.anchor > 0`.
+    /// The initial keys and values (prefix shapes), each kept only when its anchor is above 0.
     let anchorKeys: FloatBuffer?, anchorValues: FloatBuffer?
 
     public init(config: AdamConfig, prefix: TrainablePrefix) {
@@ -55,21 +63,20 @@ public final class Adam: @unchecked Sendable {
         vKeys = FloatBuffer(count: n)
         mValues = FloatBuffer(count: n)
         vValues = FloatBuffer(count: n)
-        if config.anchor > 0 {
-            let k = FloatBuffer(count: n), v = FloatBuffer(count: n)
-            k.pointer.update(from: prefix.keys.pointer, count: n)
-            v.pointer.update(from: prefix.values.pointer, count: n)
-            anchorKeys = k
-            anchorValues = v
-        } else {
-            anchorKeys = nil
-            anchorValues = nil
+        func copy(_ x: FloatBuffer, if pulled: Bool) -> FloatBuffer? {
+            guard pulled else { return nil }
+            let c = FloatBuffer(count: n)
+            c.pointer.update(from: x.pointer, count: n)
+            return c
         }
+        anchorKeys = copy(prefix.keys, if: config.anchors.keys > 0)
+        anchorValues = copy(prefix.values, if: config.anchors.values > 0)
     }
 
     /// One update of the trainable slots from the gradients (same shapes as the prefix tensors):
     /// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-    /// x -= lr ((m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + anchor (x - x0)).
+    /// x -= lr ((m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + anchor (x - x0)), with the keys'
+    /// anchor on keys and the values' on values.
     /// `learningRate` overrides the configured rate for this step (a schedule); the anchor's
     /// pull scales with it, as decoupled weight decay does.
     public func update(prefix: TrainablePrefix, gradKeys: FloatBuffer, gradValues: FloatBuffer, learningRate: Float? = nil) {
@@ -78,13 +85,14 @@ public final class Adam: @unchecked Sendable {
         if let lr = learningRate { c.learningRate = lr }
         let bc1 = 1 - pow(c.beta1, Float(step)), bc2 = 1 - pow(c.beta2, Float(step))
         let slot = prefix.headDim, perHead = prefix.length * slot
-        for (x, g, m, v, x0) in [(prefix.keys, gradKeys, mKeys, vKeys, anchorKeys), (prefix.values, gradValues, mValues, vValues, anchorValues)] {
+        let a = c.anchors
+        for (x, g, m, v, x0, anchor) in [(prefix.keys, gradKeys, mKeys, vKeys, anchorKeys, a.keys), (prefix.values, gradValues, mValues, vValues, anchorValues, a.values)] {
             for head in 0..<(prefix.layers * prefix.kvHeads) {
                 for i in (head * perHead + prefix.frozen * slot)..<((head + 1) * perHead) {
                     let gi = g[i] + c.weightDecay * x[i]
                     m[i] = c.beta1 * m[i] + (1 - c.beta1) * gi
                     v[i] = c.beta2 * v[i] + (1 - c.beta2) * gi * gi
-                    let pull = x0.map { c.anchor * (x[i] - $0[i]) } ?? 0
+                    let pull = x0.map { anchor * (x[i] - $0[i]) } ?? 0
                     x[i] -= c.learningRate * ((m[i] / bc1) / ((v[i] / bc2).squareRoot() + c.eps) + pull)
                 }
             }

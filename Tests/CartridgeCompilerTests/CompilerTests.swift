@@ -124,6 +124,20 @@ final class SelfStudyDataTests: XCTestCase {
         var free = CompileOptions()
         free.anchor = 0
         XCTAssertEqual(free.validate(), [])
+        var keys = CompileOptions()
+        keys.keyAnchor = 60  // lr 0.02: the pull would overshoot
+        XCTAssertEqual(keys.validate().map(\.option), ["keyAnchor"])
+        keys.keyAnchor = 10
+        XCTAssertEqual(keys.validate(), [])
+    }
+
+    func testAKeyAnchorIsStoredOnlyWhenSetSoEarlierWorkDirectoriesResume() throws {
+        let plain = try JSONEncoder().encode(CompileOptions())
+        XCTAssertFalse(String(decoding: plain, as: UTF8.self).contains("keyAnchor"))
+        XCTAssertNil(try JSONDecoder().decode(CompileOptions.self, from: plain).keyAnchor)
+        var o = CompileOptions()
+        o.keyAnchor = 10
+        XCTAssertEqual(try JSONDecoder().decode(CompileOptions.self, from: JSONEncoder().encode(o)), o)
     }
 }
 

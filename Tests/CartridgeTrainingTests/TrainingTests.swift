@@ -192,6 +192,27 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(prefix.keys.array, before)
     }
 
+    func testAKeyAnchorPullsTheKeysAloneWhenTheValuesAreFree() {
+        let model = TinyLlama.make(seed: 3)
+        let prefix = TrainablePrefix(model: model, ids: [1, 2, 3, 4], frozen: 1)
+        let initKeys = prefix.keys.array, initValues = prefix.values.array
+        let lr: Float = 0.1
+        let adam = Adam(config: AdamConfig(learningRate: lr, anchor: 0, keyAnchor: 3), prefix: prefix)
+        for i in initKeys.indices { prefix.keys[i] += 1; prefix.values[i] -= 0.5 }
+        let zero = FloatBuffer(count: prefix.keys.count)
+        adam.update(prefix: prefix, gradKeys: zero, gradValues: zero)
+        let trainable = prefix.frozen * prefix.headDim  // first trainable slot of head 0
+        XCTAssertEqual(prefix.keys[trainable] - initKeys[trainable], 1 - lr * 3, accuracy: 1e-5, "keys pulled")
+        XCTAssertEqual(prefix.values[trainable] - initValues[trainable], -0.5, accuracy: 1e-6, "values free")
+        // and the other way round: the values' anchor alone
+        let valuesOnly = Adam(config: AdamConfig(learningRate: lr, anchor: 2, keyAnchor: 0), prefix: prefix)
+        let keysBefore = prefix.keys.array, valuesBefore = prefix.values.array
+        for i in initKeys.indices { prefix.values[i] += 1 }
+        valuesOnly.update(prefix: prefix, gradKeys: zero, gradValues: zero)
+        XCTAssertEqual(prefix.keys.array, keysBefore, "keys free")
+        XCTAssertEqual(prefix.values[trainable] - valuesBefore[trainable], 1 - lr * 2, accuracy: 1e-5, "values pulled")
+    }
+
     func testCosineScheduleFallsFromThePeakToATenthAndConstantStaysPut() {
         let peak: Float = 0.005, steps = 160
         let rates = (0..<steps).map { LearningRateSchedule.cosine.rate(peak: peak, step: $0, steps: steps) }

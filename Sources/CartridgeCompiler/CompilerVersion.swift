@@ -3,5 +3,5 @@
 /// Raise it with every change that alters what a compile produces from the same documents and
 /// settings (self-study, training, defaults, the output's contents).
 public enum CompilerVersion {
-    public static let current = "1.2.0"
+    public static let current = "1.3.0"
 }
